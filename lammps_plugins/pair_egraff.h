@@ -1,0 +1,86 @@
+/* pair_style egraff: runs an egraff deployed potential (TorchScript, contract version 1) in LAMMPS.
+
+   The deployed-model contract (DESIGN.md) is edge based:
+     forward(edge_vectors [E,3] f64, edge_index [2,E] i64, atom_types [N] i64, n_local 0-d i64)
+       -> (node_energy [N] f64, edge_forces [E,3] f64 = d(sum_{i<n_local} E_i)/d edge_vectors)
+   so no cell or image shifts cross the seam: edge vectors come straight from LAMMPS coordinates.
+
+   Graph modes (documented in lammps_plugins/README.md):
+     map     nodes = local atoms, ghost neighbours replaced by their owners; any model, 1 rank.
+     ghost   nodes = local + ghost atoms, edges centred on local atoms; strictly local models.
+     ghostmp nodes = local + ghost atoms, edges centred on all of them, ghost shell
+             num_layers * r_max + skin; any model, any number of ranks.
+*/
+
+#ifndef EGRAFF_PAIR_EGRAFF_H
+#define EGRAFF_PAIR_EGRAFF_H
+
+#include "pair.h"
+
+#include <torch/script.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace LAMMPS_NS {
+
+class PairEGraFF : public Pair {
+ public:
+  PairEGraFF(class LAMMPS *);
+  ~PairEGraFF() override;
+
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+  void finish() override;
+
+  enum class Mode { AUTO, MAP, GHOST, GHOSTMP };
+  enum class DeviceRequest { AUTO, CPU, CUDA };
+
+ private:
+  // settings
+  Mode mode_request = Mode::AUTO;
+  Mode mode = Mode::AUTO;    // resolved in init_style()
+  DeviceRequest device_request = DeviceRequest::AUTO;
+  int num_threads = 0;    // 0 = leave torch/OpenMP as they are
+  bool report_timing = false;
+
+  // the model and its metadata
+  torch::jit::Module model;
+  bool model_loaded = false;
+  std::string model_path;
+  torch::Device device = torch::kCPU;
+  std::vector<std::string> type_names;
+  double r_max = 0.0;
+  int num_layers = 1;
+  std::string model_dtype;
+  std::vector<double> pair_cutoffs;    // num_model_types^2, row = centre type; empty = r_max
+
+  // per LAMMPS type: model type index (-1 = NULL, not mapped); per LAMMPS type pair: edge cutoff^2
+  std::vector<int> type_map;
+  double **cut_edge_sq = nullptr;
+
+  // graph buffers, reused between steps
+  std::vector<double> edge_vec;
+  std::vector<int64_t> edge_src, edge_dst;    // centre and neighbour node indices per edge
+  std::vector<int64_t> edge_index;            // [2,E] row-major copy handed to the model
+  std::vector<int64_t> node_types;
+  std::unordered_map<tagint, int> tag_to_local;
+
+  // accumulated timing (seconds) for `timing yes`
+  double t_graph = 0.0, t_model = 0.0, t_scatter = 0.0;
+  bigint n_calls = 0;
+
+  void allocate();
+  void load_model(const std::string &path);
+  const char *mode_name(Mode) const;
+  int owner_of(int j);
+  void build_graph(int num_nodes);
+};
+
+}    // namespace LAMMPS_NS
+
+#endif

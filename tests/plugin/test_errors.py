@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import assert_lammps_error, fcc_binary, run_lmp, write_model
+from conftest import assert_lammps_error, fcc_binary, run_lmp
 
 
 def script(model, names="Ar Kr", style="pair_style egraff", pre=(), post=(), ntypes=2):
@@ -79,7 +79,7 @@ def test_model_with_nan_output(bad_models, tmp_path):
 
 def test_exception_inside_the_model_becomes_a_lammps_error(bad_models, tmp_path):
     result = run_lmp(script(bad_models / "broken.pt", names="Ar Xe"), tmp_path)
-    error = assert_lammps_error(result, "failed at step 0")
+    assert_lammps_error(result, "failed at step 0")
     assert "Traceback" not in result.stdout
 
 

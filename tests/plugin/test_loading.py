@@ -47,8 +47,10 @@ def test_lammps_plugin_path_autoloads_into_raw_binary(tmp_path):
     (tmp_path / "in.list").write_text("plugin list\n")
     env = {k: v for k, v in os.environ.items() if k != "LAMMPS_PLUGIN_PATH"}
     env["LD_LIBRARY_PATH"] = str(libmpi_path().parent)
-    run = lambda: subprocess.run([binary, "-in", "in.list", "-log", "none"], cwd=tmp_path, capture_output=True,
-                                 text=True, env=env)
+    def run():
+        return subprocess.run([binary, "-in", "in.list", "-log", "none"], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+
     without = run()
     assert without.returncode == 0, without.stdout + without.stderr
     assert "egraff" not in without.stdout
@@ -90,7 +92,7 @@ def test_timing_report(lj_file, tmp_path):
     ]) + "\n"
     result = run_lmp(script, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("pair egraff timing"))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("pair egraff timing"))
     assert "calls 6" in line  # setup + 5 steps
 
 

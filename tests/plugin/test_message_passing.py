@@ -132,7 +132,7 @@ def test_forces_match_fix_numdiff(mp2_file, mode):
 @pytest.mark.mpi
 def test_forces_match_fix_numdiff_on_two_ranks(mp2_file, tmp_path):
     script = "\n".join(fcc_binary((2, 2, 2), triclinic=True, jitter=0.2) + [
-        f"pair_style egraff", f"pair_coeff * * {mp2_file} Ar Kr",
+        "pair_style egraff", f"pair_coeff * * {mp2_file} Ar Kr",
         "fix nd all numdiff 1 1e-5",
         "variable dfx atom f_nd[1]-fx", "variable dfy atom f_nd[2]-fy", "variable dfz atom f_nd[3]-fz",
         "variable fmag atom abs(fx)+abs(fy)+abs(fz)",

@@ -1,4 +1,9 @@
-"""Deployed potential files: the contract between Python and the LAMMPS plugin (DESIGN.md)."""
+"""Deployed potential files: the contract between Python and the LAMMPS plugin (DESIGN.md), export of
+egraff checkpoints and upstream (nequip, MACE) models into it, and the ASE calculator on it.
+
+``EGraFFCalculator`` and the export functions load on first use, so that ``import egraff.deploy``
+does not pull in ASE, e3nn or the model packages.
+"""
 
 from egraff.deploy.contract import (
     CONTRACT_VERSION,
@@ -9,6 +14,25 @@ from egraff.deploy.contract import (
     save_deployed,
 )
 
+_LAZY = {
+    "EGraFFCalculator": "egraff.deploy.calculator",
+    "deploy": "egraff.deploy.export",
+    "export_checkpoint": "egraff.deploy.export",
+    "save_checkpoint": "egraff.deploy.export",
+    "load_checkpoint": "egraff.deploy.export",
+    "CheckpointError": "egraff.deploy.export",
+    "UpstreamModelError": "egraff.deploy.upstream",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'egraff.deploy' has no attribute {name!r}")
+
+
 __all__ = [
     "CONTRACT_VERSION",
     "DeployedPotential",
@@ -16,4 +40,5 @@ __all__ = [
     "ModelMetadata",
     "load_deployed",
     "save_deployed",
+    *_LAZY,
 ]

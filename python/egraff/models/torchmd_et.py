@@ -1,0 +1,105 @@
+"""TorchMD-Net equivariant transformer (torchmd-net 3.1.0 ``TorchMD_ET`` + ``EquivariantScalar``),
+fed the contract's edges instead of its own neighbour search.
+
+The body reuses the upstream layers (embeddings, expnorm RBFs, attention layers, output network) but
+not ``TorchMD_ET.forward``: that calls torchmd-net's Warp neighbour ops, which are registered from
+Python and would make the deployed file unloadable without torchmd-net. The forward below repeats
+upstream's data flow on our edges, with two deliberate differences in graph handling only:
+periodic self-images (i == j, non-zero vector) are ordinary edges (upstream's ``i != j`` masks would
+drop them in cells smaller than 2 r_max), and the self-loops upstream adds (``loop=True``) are added
+here explicitly. Atoms are embedded by atomic number, as upstream. The interface's ``num_layers`` is the
+number of attention layers + 1: the neighbour embedding is a message-passing step of its own. ``vector_cutoff`` is on: without it
+the vector features jump when a neighbour crosses r_max (energy discontinuous, bad for MD).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+#: EGraFFBench ET: embedding 128, 6 layers, 8 heads, 32 expnorm RBFs (not trainable), silu
+PRESETS = {
+    "paper": dict(embedding_dimension=128, num_layers=6, num_heads=8, num_rbf=32, trainable_rbf=False,
+                  activation="silu", attn_activation="silu", distance_influence="both", max_z=100),
+    "tiny": dict(embedding_dimension=16, num_layers=2, num_heads=2, num_rbf=8, trainable_rbf=False,
+                 activation="silu", attn_activation="silu", distance_influence="both", max_z=100),
+}
+
+
+def upstream_args(r_max: float, model_dtype: str = "float64", **params) -> dict:
+    """torchmd-net ``create_model`` arguments for these hyperparameters (energy with derivative)."""
+    return dict(
+        model="equivariant-transformer", precision=64 if model_dtype == "float64" else 32,
+        cutoff_lower=0.0, cutoff_upper=float(r_max), rbf_type="expnorm", neighbor_embedding=True,
+        vector_cutoff=True, max_num_neighbors=256, derivative=True, atom_filter=-1, prior_model=None,
+        output_model="Scalar", reduce_op="sum", **params,
+    )
+
+
+def element_numbers(type_names: Sequence[str], max_z: int) -> list:
+    from ase.data import atomic_numbers
+
+    bad = [t for t in type_names if atomic_numbers.get(t, max_z) >= max_z]
+    if bad:
+        raise ValueError(f"TorchMD-Net embeds atoms by atomic number below max_z = {max_z}; "
+                         f"type name(s) {' '.join(bad)} are not such element symbols")
+    return [atomic_numbers[t] for t in type_names]
+
+
+class TorchMDETBody(torch.nn.Module):
+    """Per-node energy of an upstream ``TorchMD_Net`` (ET representation, ``EquivariantScalar`` head)."""
+
+    def __init__(self, upstream: torch.nn.Module, atomic_numbers: Sequence[int]):
+        super().__init__()
+        rep = upstream.representation_model
+        if rep.neighbor_embedding is None:
+            raise ValueError("the TorchMD-Net body needs an ET with neighbor_embedding=True")
+        self.embedding = rep.embedding
+        self.distance_expansion = rep.distance_expansion
+        self.neighbor_embedding = rep.neighbor_embedding
+        self.attention_layers = rep.attention_layers
+        self.out_norm = rep.out_norm
+        self.output_network = upstream.output_model.output_network
+        self.register_buffer("atomic_numbers", torch.tensor(list(atomic_numbers), dtype=torch.int64))
+
+    def forward(self, edge_vectors: torch.Tensor, edge_index: torch.Tensor, atom_types: torch.Tensor) -> torch.Tensor:
+        z = self.atomic_numbers[atom_types]
+        num_nodes = z.shape[0]
+        centre, neighbour = edge_index[0], edge_index[1]
+        length = torch.linalg.vector_norm(edge_vectors, dim=1)
+        rbf = self.distance_expansion(length)
+
+        # neighbour embedding (upstream eq. 3): filtered embeddings of the neighbours, summed at the centre
+        embed = self.neighbor_embedding
+        weight = embed.distance_proj(rbf) * embed.cutoff(length).unsqueeze(1)
+        x = self.embedding(z)
+        summed = torch.zeros_like(x).index_add(0, centre, weight * embed.embedding(z).index_select(0, neighbour))
+        x = embed.combine(torch.cat([x, summed], dim=1))
+
+        # attention: upstream edges run source (row 0) -> target (row 1), with vector r_source - r_target,
+        # plus one zero-length self-loop per node
+        loops = torch.arange(num_nodes, device=z.device)
+        zeros = length.new_zeros(num_nodes)
+        graph = torch.stack([torch.cat([neighbour, loops]), torch.cat([centre, loops])])
+        lengths = torch.cat([length, zeros])
+        features = torch.cat([rbf, self.distance_expansion(zeros)])
+        directions = torch.cat([edge_vectors / length.unsqueeze(1), edge_vectors.new_zeros((num_nodes, 3))])
+        vec = x.new_zeros((num_nodes, 3, x.shape[1]))
+        for attention in self.attention_layers:
+            dx, dvec = attention(x, vec, graph, lengths, features, directions)
+            x = x + dx
+            vec = vec + dvec
+        x = self.out_norm(x)
+        for layer in self.output_network:
+            x, vec = layer(x, vec)
+        return x.reshape(-1)
+
+
+def build_body(type_names: Sequence[str], r_max: float, **params):
+    from torchmdnet.models.model import create_model
+
+    dtype = "float64" if torch.get_default_dtype() == torch.float64 else "float32"
+    upstream = create_model(upstream_args(r_max, dtype, **params))
+    # the neighbour embedding already mixes in the neighbours' geometry: one hop before the attention layers
+    return TorchMDETBody(upstream, element_numbers(type_names, params["max_z"])), int(params["num_layers"]) + 1

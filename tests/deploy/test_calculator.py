@@ -1,0 +1,58 @@
+"""EGraFFCalculator: stress from the edge forces is the strain derivative, and bad input is explained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.fd import calculate_numerical_stress
+
+from egraff.deploy import DeployedModelError, EGraFFCalculator
+from egraff.deploy.export import deploy
+from egraff.models import build
+
+from .conftest import rattled_fcc
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(21)
+    model = build("botnet", ["Cu", "Au"], 4.0)
+    model.set_energy_scale_shift(scale=30.0, shifts={"Cu": -3.0, "Au": -4.0})
+    return deploy(model, tmp_path_factory.mktemp("calc") / "botnet.pt")
+
+
+def test_stress_is_the_strain_derivative_of_the_energy(model_file):
+    atoms = rattled_fcc()
+    atoms.set_cell(atoms.cell.array + [[0.0, 0.0, 0.0], [0.8, 0.0, 0.0], [0.3, -0.5, 0.0]], scale_atoms=True)
+    atoms.calc = EGraFFCalculator(model_file)
+    stress = atoms.get_stress()
+    assert np.abs(stress).max() > 1e-3
+    assert np.abs(calculate_numerical_stress(atoms, eps=1e-6) - stress).max() <= 1e-7
+
+
+def test_molecule_without_cell_has_energy_and_forces_but_no_stress(model_file):
+    atoms = Atoms("CuAuCuAu", positions=[[0, 0, 0], [2.5, 0, 0], [0.3, 2.4, 0.2], [1.0, 1.1, 2.3]])
+    atoms.calc = EGraFFCalculator(model_file)
+    forces = atoms.get_forces()
+    assert np.abs(forces).max() > 1e-2
+    assert np.abs(forces.sum(axis=0)).max() <= 1e-12
+    assert atoms.get_potential_energies().sum() == pytest.approx(atoms.get_potential_energy(), abs=1e-12)
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_stress()
+
+
+def test_unknown_element_is_explained(model_file):
+    atoms = rattled_fcc(("Cu", "Ag"))
+    atoms.calc = EGraFFCalculator(model_file)
+    with pytest.raises(ValueError, match="element.s. Ag not known to the model, which has Cu Au"):
+        atoms.get_potential_energy()
+
+
+def test_corrupt_model_file_is_explained(model_file, tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(model_file.read_bytes()[:2000])
+    with pytest.raises(DeployedModelError, match="broken.pt is not a loadable TorchScript model"):
+        EGraFFCalculator(broken)

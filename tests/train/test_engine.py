@@ -1,0 +1,169 @@
+"""The training engine: learning on real data, reproducibility, resume after kill -9, every
+architecture through the same engine, and clear errors for bad configs and data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from egraff.train import ConfigError, load_config, train
+from train.conftest import base_overrides, metrics
+
+EGRAFF = os.path.join(os.path.dirname(sys.executable), "egraff")
+
+
+def test_twenty_epochs_on_md17_lower_validation_force_error_fivefold(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("EGRAFF_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("EGRAFF_DATA", str(tmp_path / "cache"))
+    config = load_config(None, ["data=md17_ethanol", "data.n_train=200", "data.n_val=50", "train.max_epochs=20",
+                                "optim.lr=0.02", f"output.dir={tmp_path / 'run'}", "train.progress=false"])
+    result = train(config)
+    rows = metrics(result.run_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(20))
+    first, last = float(rows[0]["val/force_mae"]), float(rows[-1]["val/force_mae"])
+    assert first / last >= 5, f"validation force MAE {first:.3f} -> {last:.3f} eV/Å"
+
+    # the best checkpoint exports to a deployed file that predicts the validation frames that well
+    import egraff.data
+    from egraff.deploy.calculator import EGraFFCalculator
+    from egraff.deploy.export import export_checkpoint
+
+    deployed = export_checkpoint(result.best_model, tmp_path / "ethanol.pt")
+    calc = EGraFFCalculator(str(deployed))
+    val = egraff.data.load("md17_ethanol", "val", progress=False)
+    errors = []
+    for atoms in list(val)[:10]:
+        reference = atoms.get_forces()
+        atoms = atoms.copy()
+        atoms.calc = calc
+        errors.append(np.abs(atoms.get_forces() - reference).mean())
+    assert np.mean(errors) < first / 3
+
+
+def test_same_seed_same_run(emt_file, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        train(load_config(None, base_overrides(emt_file, tmp_path / name)))
+        runs.append([{k: v for k, v in row.items() if k != "seconds"} for row in metrics(tmp_path / name)])
+    assert runs[0] == runs[1]
+    other = tmp_path / "c"
+    train(load_config(None, base_overrides(emt_file, other, **{"train.seed": 7})))
+    assert [r["val/loss"] for r in metrics(other)] != [r["val/loss"] for r in runs[0]]
+
+
+def test_killed_run_resumes_without_losing_or_repeating_epochs(emt_file, tmp_path):
+    run = tmp_path / "run"
+    command = [EGRAFF, "train"] + base_overrides(emt_file, run, **{"train.max_epochs": 12})
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if (run / "metrics.csv").exists() and len(metrics(run)) >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = len(metrics(run))
+    assert 3 <= killed_at < 12, "the run finished before it could be killed; make it longer"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "trained 12 epochs" in result.stdout
+    assert [int(r["epoch"]) for r in metrics(run)] == list(range(12))
+    import torch
+
+    # 36 training frames (40 minus 10 % validation) in batches of 4: 9 optimiser steps per epoch
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 12 * 9
+    assert not [p for p in run.rglob("*.tmp")]
+
+
+def test_stress_enters_the_loss_for_periodic_data(emt_file, tmp_path):
+    result = train(load_config(None, base_overrides(emt_file, tmp_path / "s", **{"loss.stress_weight": 10.0})))
+    rows = metrics(result.run_dir)
+    assert "val/stress_mae" in rows[0] and float(rows[-1]["val/stress_mae"]) > 0
+
+
+def architectures():
+    from egraff.models import ARCHITECTURES, architecture_module
+
+    available = []
+    for name in ARCHITECTURES:
+        try:
+            architecture_module(name)
+        except ImportError:
+            continue
+        available.append(name)
+    return available
+
+
+@pytest.mark.parametrize("architecture", architectures())
+def test_every_architecture_learns_through_the_same_engine(architecture, emt_file, tmp_path):
+    config = load_config(None, base_overrides(emt_file, tmp_path / architecture, **{
+        "model": architecture, "train.max_epochs": 4, "data.n_train": 16, "data.n_val": 4, "optim.lr": 0.005}))
+    result = train(config)
+    losses = [float(r["train/loss"]) for r in metrics(result.run_dir)]
+    assert losses[-1] < losses[0], losses
+    from egraff.deploy.export import load_checkpoint
+
+    model, ckpt = load_checkpoint(result.best_model)
+    assert model.architecture == architecture and ckpt["data_fingerprint"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data=x.xyz", "optim.lrr=0.1"], "unknown key optim.lrr (did you mean 'lr'?)"),
+    (["data=x.xyz", "optimizer.lr=0.1"], "unknown config section 'optimizer' (did you mean 'optim'?)"),
+    (["data=x.xyz", "lr"], "must look like key=value"),
+    (["data=x.xyz", "model.preset=huge"], "model.preset = 'huge'; choose one of tiny, paper"),
+    (["model=mace"], "no training data"),
+])
+def test_config_errors_name_the_fix(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert message in str(err.value)
+
+
+def test_config_file_keys_are_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  architecure: mace\n")
+    with pytest.raises(ConfigError, match="c.yaml: unknown key model.architecure .did you mean 'architecture'"):
+        load_config(path)
+
+
+def test_element_unknown_to_the_model_is_refused(emt_file, tmp_path):
+    from egraff.train.data import TrainingDataError
+
+    with pytest.raises(TrainingDataError, match="element.s. Au not known to the model, which has Cu"):
+        train(load_config(None, base_overrides(emt_file, tmp_path / "r", **{"data.type_names": "Cu"})))
+
+
+def test_empty_dataset_is_refused(emt_file, tmp_path):
+    from egraff.train.data import TrainingDataError
+
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(TrainingDataError, match="empty.extxyz holds no readable frames"):
+        train(load_config(None, base_overrides(tmp_path / "empty.extxyz", tmp_path / "r")))
+    with pytest.raises(TrainingDataError, match="training data is empty"):
+        train(load_config(None, base_overrides(emt_file, tmp_path / "r2", **{"data.n_train": 0})))
+
+
+def test_unreadable_resume_checkpoint_is_reported(emt_file, tmp_path):
+    run = tmp_path / "r"
+    config = load_config(None, base_overrides(emt_file, run, **{"train.max_epochs": 1}))
+    train(config)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"truncated")
+    config["train"]["max_epochs"] = 2
+    with pytest.raises(ConfigError, match="different config"):
+        train(config)
+    with pytest.raises(ConfigError, match="last.ckpt is unreadable .* delete it to restart"):
+        train(load_config(None, base_overrides(emt_file, run, **{"train.max_epochs": 1})))
+
+
+def test_cli_reports_errors_in_one_line(tmp_path):
+    result = subprocess.run([EGRAFF, "train", "data=nosuch_dataset", f"output.dir={tmp_path}"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "Traceback" not in result.stderr

@@ -111,6 +111,8 @@ def test_every_architecture_learns_through_the_same_engine(architecture, emt_fil
 
     model, ckpt = load_checkpoint(result.best_model)
     assert model.architecture == architecture and ckpt["data_fingerprint"]
+    if "avg_num_neighbors" in model.hyperparameters:  # set from the data: rattled fcc within 4 Å has ~18
+        assert 17.0 < model.hyperparameters["avg_num_neighbors"] < 19.0
 
 
 @pytest.mark.parametrize("overrides, message", [

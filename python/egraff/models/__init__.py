@@ -9,8 +9,9 @@ model_dtype=m.model_dtype, **m.hyperparameters)`` rebuilds the same network (wei
 ``state_dict``).
 
 Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7), ``tiny`` = a few
-thousand parameters for tests. Every architecture has ``avg_num_neighbors`` (message normalisation;
-EGraFFBench sets it from the training data, as the training engine should: presets hold 20.0). One module per architecture, each exposing ``PRESETS`` and
+thousand parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
+20.0 in their presets; the training engine replaces it by the training data's mean number of
+neighbours, as EGraFFBench does, unless it is overridden. One module per architecture, each exposing ``PRESETS`` and
 ``build_body(type_names, r_max, **hyperparameters) -> (body, num_layers)``.
 
 ``reference`` holds analytic potentials written directly against the deployed contract (Lennard-Jones

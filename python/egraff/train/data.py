@@ -126,3 +126,10 @@ def energy_statistics(dataset: GraphDataset, num_types: int) -> tuple[list[float
     forces = torch.cat([g.forces for g in dataset.graphs])
     force_rms = float(torch.sqrt((forces ** 2).mean()))
     return shifts.tolist(), force_rms if force_rms > 0 else 1.0
+
+
+def average_num_neighbors(dataset: GraphDataset) -> float:
+    """Mean number of edges per atom over the training frames (the models' message normalisation)."""
+    edges = sum(g.edge_index.shape[1] for g in dataset.graphs)
+    atoms = sum(g.atom_types.shape[0] for g in dataset.graphs)
+    return float(edges) / max(atoms, 1)

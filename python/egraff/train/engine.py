@@ -125,9 +125,9 @@ def train(config: dict) -> TrainResult:
     from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 
     from egraff.deploy.export import load_checkpoint, save_checkpoint
-    from egraff.models import build
+    from egraff.models import build, hyperparameters
     from egraff.train.callbacks import AtomicCheckpointIO, BestModelExport, EpochMetricsCSV
-    from egraff.train.data import GraphDataset, collate, energy_statistics
+    from egraff.train.data import GraphDataset, average_num_neighbors, collate, energy_statistics
     from egraff.train.module import ForceFieldModule
 
     start = time.perf_counter()
@@ -151,8 +151,11 @@ def train(config: dict) -> TrainResult:
     train_set = GraphDataset(frames, type_names, r_max, source="training data")
     val_set = GraphDataset(val_frames, type_names, r_max, source="validation data")
 
-    model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"],
-                  **dict(m["hyperparameters"]))
+    overrides = dict(m["hyperparameters"])
+    if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
+        # message normalisation from the training data, as upstream trainers do, unless set explicitly
+        overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))
+    model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
     shifts, scale = energy_statistics(train_set, len(type_names))
     model.set_energy_scale_shift(scale=scale, shifts=shifts)
     module = ForceFieldModule(model, config["loss"], config["optim"])

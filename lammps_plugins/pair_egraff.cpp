@@ -411,14 +411,15 @@ void PairEGraFF::build_graph(int num_nodes)
     for (int jj = 0; jj < jnum; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz >= cut_i[type[j]]) continue;
+      // branch-free: always write slot e, keep it only if inside the cutoff (about half the
+      // candidates are in the skin, so a branch here is mispredicted often)
       vec[3 * e] = dx;
       vec[3 * e + 1] = dy;
       vec[3 * e + 2] = dz;
       src[e] = i;
       // the node index of the neighbour is also the LAMMPS index that receives its force
       dst[e] = (map_mode && j >= nlocal) ? owner_of(j) : j;
-      e++;
+      e += (dx * dx + dy * dy + dz * dz < cut_i[type[j]]);
     }
   }
   num_edges = e;

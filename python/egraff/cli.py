@@ -8,10 +8,12 @@ import typer
 
 from egraff.analysis.cli import analysis_app
 from egraff.data.cli import data_app
+from egraff.md.cli import md_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="egraff: equivariant GNN force fields in LAMMPS.")
 app.add_typer(data_app, name="data")
 app.add_typer(analysis_app, name="analyze")
+app.add_typer(md_app, name="md")
 
 
 @app.command()

@@ -1,0 +1,88 @@
+"""``egraff md``: run simulation plans, list protocols, write the data files of ``inputs/``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+md_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                     help="MD with deployed models: plans of LAMMPS/ASE simulations with a stability watchdog.")
+
+
+@md_app.command("run")
+def run(
+    plan_file: Path = typer.Argument(..., help="plan (TOML or JSON): models, systems, temperatures, seeds, protocol"),
+    root: Path = typer.Option(Path("md-runs"), "--root", help="directory holding one sub-directory per simulation"),
+    workers: int = typer.Option(1, "--workers", help="local worker processes (0: run in this process)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of a running Dask scheduler"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="override the plan's engine: lammps or ase"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Run every simulation of a plan not finished yet (finished ones are skipped, interrupted ones restarted)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from egraff.md import Plan, PlanError, run_plan
+
+    try:
+        plan = Plan.from_file(plan_file)
+        if engine is not None:
+            plan.engine = engine
+        specs = plan.specs()
+    except PlanError as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(2)
+    if workers < 0:
+        typer.secho("error: --workers must be 0 or more", err=True, fg="red")
+        raise typer.Exit(2)
+    try:
+        records = run_plan(specs, root, workers=workers, scheduler=scheduler, progress=progress)
+    except RuntimeError as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1)
+    table = Table("key", "system", "frame", "T (K)", "seed", "engine", "status", "steps", "steps/s",
+                  title=f"{len(records)} simulations in {root}")
+    for record in records:
+        table.add_row(record["key"], record["system"], str(record["frame"]), f"{record['temperature_K']:g}",
+                      str(record["seed"]), record["engine"], record["status"],
+                      f"{record['steps_completed']}/{record['steps_requested']}",
+                      f"{record['steps_per_s']:.1f}" if record["steps_per_s"] else "")
+    console = Console(width=None if sys.stdout.isatty() else 132)
+    console.print(table)
+    for record in records:
+        if record["failure_reason"]:
+            console.print(f"{record['key']}: stopped at step {record['failure_step']}: {record['failure_reason']}",
+                          soft_wrap=True)
+
+
+@md_app.command("protocols")
+def protocols():
+    """The named protocols and their settings."""
+    from egraff.md import PROTOCOLS
+
+    for protocol in PROTOCOLS.values():
+        typer.echo(f"{protocol.name}: {protocol.description}")
+        settings = {k: v for k, v in protocol.as_dict().items() if k not in ("name", "description")}
+        typer.echo("    " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items()))
+
+
+@md_app.command("write-data")
+def write_data(
+    name: str = typer.Argument(..., help="water, ethanol, lips or gete"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write (.data: LAMMPS data; ethanol also .xyz)"),
+):
+    """Write a structure the inputs/ scripts read (see egraff.md.builders for how each is made)."""
+    from egraff.md.builders import NAMES, write_data as build
+
+    if name not in NAMES:
+        typer.secho(f"error: unknown data file {name!r}; choose one of {', '.join(NAMES)}", err=True, fg="red")
+        raise typer.Exit(2)
+    try:
+        path = build(name, output)
+    except Exception as err:  # a dataset that cannot be fetched, an unwritable path
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"wrote {path}")

@@ -1,0 +1,183 @@
+"""A simulation in LAMMPS through its Python API, with ``pair_style egraff``.
+
+The run advances in chunks of ``check_every`` steps (``run N pre no post no``); after each chunk the
+thermo values become a CSV row and the watchdog looks at them. The trajectory is a LAMMPS text dump
+(``id type element xu yu zu vx vy vz``, sorted by id) flushed after every frame, so whatever was
+written before a failure or a kill stays readable.
+
+Under ``mpirun -np K python -m egraff.md.lammps_engine SPEC.json DIRECTORY`` every rank runs the
+same commands on LAMMPS's domain decomposition; rank 0 writes the CSV and ``outcome.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from egraff.md.state import PARTIAL, Outcome, ThermoCSV, initial_state
+from egraff.md.systems import is_molecule
+from egraff.md.watchdog import Watchdog
+
+TRAJECTORY = "trajectory.lammpstrj"
+OUTCOME_FILE = "outcome.json"  # multi-rank runs: rank 0 reports to the runner through this file
+SHRINK_MARGIN = 1.0  # Å around a molecule's atoms in its initial shrink-wrapped box
+
+
+def _lammps_seed(seed: int) -> int:
+    return seed % 900_000_000 + 1  # LAMMPS random seeds must be positive 32-bit integers
+
+
+def _element_order(atoms) -> list[str]:
+    return list(dict.fromkeys(atoms.get_chemical_symbols()))
+
+
+def _create_system(lmp, atoms) -> list[str]:
+    """Box, atoms (wrapped, with image flags so that xu yu zu are the given positions), masses; returns type names."""
+    from ase.calculators.lammps import Prism
+
+    elements = _element_order(atoms)
+    types = [elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
+    velocities = atoms.arrays["lammps_velocities"]
+    if is_molecule(atoms):
+        lmp.command("boundary s s s")
+        lo = atoms.positions.min(axis=0) - SHRINK_MARGIN
+        hi = atoms.positions.max(axis=0) + SHRINK_MARGIN
+        lmp.command("region box block " + " ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lo, hi)) + " units box")
+        positions, images = atoms.positions, np.zeros((len(atoms), 3), dtype=int)
+    else:
+        lmp.command("boundary p p p")
+        prism = Prism(atoms.cell.array)
+        xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
+        if prism.is_skewed():
+            lmp.command(f"region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box")
+        else:
+            lmp.command(f"region box block 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} units box")
+        positions = prism.vector_to_lammps(atoms.positions)
+        velocities = prism.vector_to_lammps(velocities)
+        cell = np.array([[xhi, 0, 0], [xy, yhi, 0], [xz, yz, zhi]])
+        fractional = np.linalg.solve(cell.T, positions.T).T
+        images = np.floor(fractional).astype(int)
+        positions = positions - images @ cell
+    lmp.command(f"create_box {len(elements)} box")
+    n = len(atoms)
+    created = lmp.create_atoms(n, list(range(1, n + 1)), types, positions.ravel().tolist(),
+                               np.asarray(velocities).ravel().tolist(),
+                               [lmp.encode_image_flags(*map(int, f)) for f in images])
+    if created != n:
+        raise RuntimeError(f"LAMMPS placed {created} of {n} atoms in the box; the structure's cell does not hold them")
+    masses = dict(zip(atoms.get_chemical_symbols(), atoms.get_masses()))
+    for t, element in enumerate(elements, start=1):
+        lmp.command(f"mass {t} {float(masses[element])!r}")
+    return elements
+
+
+def _integrator(spec) -> list[str]:
+    p, t, dt = spec.protocol, spec.temperature, spec.protocol.timestep_ps
+    if p.ensemble == "nve":
+        return ["fix integrate all nve"]
+    if p.ensemble == "langevin":
+        return ["fix integrate all nve",
+                f"fix thermostat all langevin {t} {t} {1.0 / p.friction_per_ps!r} {_lammps_seed(spec.seed)} zero yes"]
+    if p.ensemble == "nose-hoover":
+        return [f"fix integrate all nvt temp {t} {t} {p.thermostat_steps * dt!r}"]
+    return [f"fix integrate all npt temp {t} {t} {p.thermostat_steps * dt!r} "
+            f"iso {p.pressure_bar} {p.pressure_bar} {p.barostat_steps * dt!r}"]
+
+
+def _thermo_row(lmp) -> dict:
+    get = lmp.get_thermo
+    return {"step": int(get("step")), "time_ps": get("time"), "temperature_K": get("temp"),
+            "potential_energy_eV": get("pe"), "kinetic_energy_eV": get("ke"), "total_energy_eV": get("etotal"),
+            "pressure_bar": get("press"), "volume_A3": get("vol"), "atoms": get("atoms")}
+
+
+def _configuration(lmp, atoms):
+    """Current positions by atom id (collective under MPI), cell and periodicity, for the bond criterion."""
+    positions = np.array(lmp.gather_atoms("x", 1, 3)).reshape(-1, 3)
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lx, ly, lz = np.array(boxhi) - np.array(boxlo)
+    return positions, np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]), atoms.pbc
+
+
+def run_lammps(spec, directory: Path) -> Outcome:
+    """Run ``spec`` in LAMMPS, writing ``trajectory.lammpstrj.partial``, ``thermo.csv.partial`` and
+    ``log.lammps`` into ``directory``."""
+    from egraff.lammps import lammps
+
+    directory = Path(directory)
+    atoms = initial_state(spec)
+    p = spec.protocol
+    lmp = lammps(cmdargs=["-screen", "none", "-log", str(directory / "log.lammps"), "-nocite"])
+    root = lmp.extract_setting("world_rank") == 0
+    thermo = ThermoCSV(directory) if root else None
+    try:
+        lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map yes"])
+        elements = _create_system(lmp, atoms)
+        lmp.commands_list([
+            "pair_style egraff",
+            f"pair_coeff * * {spec.model} {' '.join(elements)}",
+            "neighbor 1.0 bin",
+            "neigh_modify every 1 delay 0 check yes",
+            "thermo_style custom step time temp pe ke etotal press vol atoms",
+            "thermo_modify lost warn norm no flush yes",
+            f"thermo {p.check_every}",
+            f"timestep {p.timestep_ps!r}",
+            *_integrator(spec),
+            f"dump traj all custom {p.dump_every} {directory / (TRAJECTORY + PARTIAL)} id type element xu yu zu vx vy vz",
+            f"dump_modify traj sort id flush yes element {' '.join(elements)} format float %.15g",
+        ])
+
+        def observe(row):
+            if root:
+                thermo.write(row)
+            return watchdog.check(row, lambda: _configuration(lmp, atoms))
+
+        failure, done = _run(lmp, "run 0"), 0  # set-up: step-0 forces, thermo and dump frame
+        if failure is None:
+            row = _thermo_row(lmp)
+            watchdog = Watchdog(spec, atoms, row["potential_energy_eV"])
+            failure = observe(row)
+        start = time.perf_counter()
+        while failure is None and done < p.steps:
+            failure = _run(lmp, f"run {min(p.check_every, p.steps - done)} pre no post no")
+            done = int(lmp.extract_global("ntimestep"))
+            if failure is None:
+                failure = observe(_thermo_row(lmp))
+        wall = time.perf_counter() - start
+    finally:
+        if thermo is not None:
+            thermo.close()
+        lmp.close()
+    return Outcome(n_atoms=len(atoms), steps_completed=done, failure_reason=failure,
+                   failure_step=done if failure else None, md_wall_time_s=wall)
+
+
+def _run(lmp, command: str) -> str | None:
+    """Issue a `run` command; the reason LAMMPS stopped (the plugin's non-finite energy or force,
+    a LAMMPS error), or None."""
+    try:
+        lmp.command(command)
+    except Exception as err:
+        text = str(err).strip()
+        return f"LAMMPS stopped: {text.splitlines()[0] if text else type(err).__name__}"
+    return None
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m egraff.md.lammps_engine SPEC.json DIRECTORY`` (under mpirun): the multi-rank path of the runner."""
+    from egraff.data.formats import atomic_write_text
+    from egraff.md.plan import SimulationSpec
+
+    spec = SimulationSpec.from_dict(json.loads(Path(argv[0]).read_text()))
+    outcome = run_lammps(spec, Path(argv[1]))
+    if os.environ.get("PMI_RANK", "0") == "0":  # set by mpich's mpirun
+        atomic_write_text(Path(argv[1]) / OUTCOME_FILE, json.dumps(outcome.as_dict()))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

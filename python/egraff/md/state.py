@@ -1,0 +1,93 @@
+"""What both engines share: the initial state of a spec, the thermo CSV and the outcome of a run.
+
+Both engines start from the same positions, masses and velocities (drawn here, in Python, from the
+spec's seed), so a LAMMPS run and an ASE run of the same spec differ only by the engine.
+Temperatures use 3N − 3 degrees of freedom in both (LAMMPS's `compute temp` default).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from egraff.md.watchdog import THERMO_COLUMNS
+
+#: kB in eV/K and (eV/amu) in (Å/ps)², LAMMPS metal units
+BOLTZMANN_EV = 8.617343e-5
+EV_PER_AMU_IN_A2_PER_PS2 = 1.0 / 1.0364269e-4
+#: ASE's time unit is sqrt(amu Å²/eV); with LAMMPS's constants 1 ps is this many of them. ASE's CODATA
+#: value (1000 units.fs) differs by 2e-8 relative, which would show up as a 1e-8 Å drift between the engines.
+ASE_TIME_PER_PS = EV_PER_AMU_IN_A2_PER_PS2 ** 0.5
+PARTIAL = ".partial"  # suffix of files still being written by a running simulation
+
+
+def initial_state(spec):
+    """The spec's frame as ``ase.Atoms`` with standard masses and ``arrays['lammps_velocities']`` (Å/ps) set."""
+    atoms = spec.system.frames()[spec.frame]
+    masses = atoms.get_masses()
+    choice = spec.protocol.initial_velocities
+    if choice == "maxwell":
+        velocities = maxwell_velocities(masses, spec.temperature, spec.seed)
+    elif choice == "file" and "lammps_velocities" in atoms.arrays:
+        velocities = atoms.arrays["lammps_velocities"]
+    else:  # "zero", or "file" on a frame without velocities (EGraFFBench: runs start cold)
+        velocities = np.zeros((len(atoms), 3))
+    atoms.arrays["lammps_velocities"] = np.ascontiguousarray(velocities, dtype=np.float64)
+    return atoms
+
+
+def maxwell_velocities(masses: np.ndarray, temperature: float, seed: int) -> np.ndarray:
+    """Gaussian velocities (Å/ps) with zero total momentum, scaled to exactly ``temperature`` over 3N − 3 dof."""
+    rng = np.random.default_rng(seed)
+    masses = np.asarray(masses, dtype=np.float64)[:, None]
+    velocities = rng.normal(size=(len(masses), 3)) * np.sqrt(BOLTZMANN_EV * temperature / masses
+                                                               * EV_PER_AMU_IN_A2_PER_PS2)
+    velocities -= (masses * velocities).sum(axis=0) / masses.sum()
+    current = kinetic_temperature(masses[:, 0], velocities)
+    return velocities * math.sqrt(temperature / current) if current > 0 else velocities
+
+
+def kinetic_energy(masses: np.ndarray, velocities: np.ndarray) -> float:
+    """eV, from amu and Å/ps."""
+    return float(0.5 * (np.asarray(masses)[:, None] * velocities**2).sum() / EV_PER_AMU_IN_A2_PER_PS2)
+
+
+def kinetic_temperature(masses: np.ndarray, velocities: np.ndarray) -> float:
+    dof = max(3 * len(masses) - 3, 1)
+    return 2.0 * kinetic_energy(masses, velocities) / (dof * BOLTZMANN_EV)
+
+
+class ThermoCSV:
+    """Thermo rows appended and flushed one by one to ``thermo.csv.partial`` (readable after a crash)."""
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / f"thermo.csv{PARTIAL}"
+        self._handle = open(self.path, "w", newline="")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(THERMO_COLUMNS)
+        self._handle.flush()
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow([repr(float(row[c])) if c != "step" else int(row[c]) for c in THERMO_COLUMNS])
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@dataclass
+class Outcome:
+    """What an engine reports back to the runner."""
+
+    n_atoms: int
+    steps_completed: int
+    failure_reason: str | None = None
+    failure_step: int | None = None
+    md_wall_time_s: float = 0.0  # time in the MD loop (set-up excluded)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -64,18 +64,45 @@ def reference_model(
 
 @app.command()
 def demo(
-    output: Path = typer.Option(Path("egraff-demo"), "-o", "--output", help="directory for models, trajectories, report"),
+    output: Path = typer.Option(Path("egraff-demo"), "-o", "--output", help="directory for jobs and the report"),
     inputs: Path = typer.Option(Path("inputs"), help="the repository's inputs/ directory"),
+    dataset: str = typer.Option(None, help="a registry dataset (e.g. water) instead of the SPC/Fw teacher"),
+    model: str = typer.Option("nequip", help="nequip or allegro"),
+    epochs: int = typer.Option(20, help="training epochs"),
+    steps: int = typer.Option(4000, help="MD steps of 0.5 fs (model and teacher reference)"),
 ):
-    """The main job on the embedded default: reference potential through `lmp`, checked against LAMMPS."""
-    from egraff.demo import run_demo
+    """The main job: teacher water in LAMMPS -> train -> export -> `lmp -in inputs/water_md.in` -> report."""
+    from egraff.bench.engine import JobFailed
+    from egraff.demo import DemoError, run_demo
 
     try:
-        report = run_demo(output, inputs)
-    except (FileNotFoundError, RuntimeError) as err:
+        report = run_demo(output, inputs, dataset=dataset, model=model, epochs=epochs, steps=steps)
+    except (DemoError, JobFailed) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(1)
-    typer.echo(f"report: {report}")
+    typer.echo(f"report: {report} (and report.md beside it)")
+
+
+@app.command()
+def bench(
+    plan: str = typer.Option("smoke", "--plan", "--preset", help="a preset (smoke, paper) or a plan YAML file"),
+    output: Path = typer.Option(Path("egraff-bench"), "-o", "--output", help="job directories and the leaderboard"),
+    workers: int = typer.Option(2, help="Dask worker processes on this machine (0: run here, one job at a time)"),
+    scheduler: str = typer.Option(None, help="address of a running Dask scheduler (e.g. a dask-jobqueue cluster)"),
+    check: bool = typer.Option(False, "--check", help="check the plan and list its jobs; run nothing"),
+):
+    """EGraFFBench: datasets x models x tasks -> train, export, MD, analysis, leaderboard (cached by content)."""
+    from egraff.bench import BenchError, describe, prepare, run_bench
+
+    try:
+        if check:
+            typer.echo(describe(*prepare(plan)))
+            return
+        leaderboard = run_bench(plan, output, workers=workers, scheduler=scheduler)
+    except BenchError as err:
+        typer.secho(f"error: {err}", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"leaderboard: {leaderboard}")
 
 
 @app.command()

@@ -1,0 +1,129 @@
+"""`egraff bench` on the micro plan: leaderboard numbers recomputed from the stored predictions and
+distributions, reruns that do no work, and a deleted checkpoint that reruns exactly its downstream jobs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from egraff.analysis import jensen_shannon, wright_factor
+from egraff.bench import prepare
+from egraff.bench.engine import graph, run_jobs
+
+HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench") / "jobs"
+    plan, leaderboard = prepare(str(HERE / "micro.yaml"))
+    records = run_jobs([leaderboard], root, workers=2, progress=False)  # a Dask LocalCluster, as `egraff bench`
+    return plan, leaderboard, root, records
+
+
+@pytest.fixture(scope="module")
+def micro_md17(tmp_path_factory, mirror, monkeypatch_module):
+    """MD17 from the dataset mirror: isolated molecules (h(r), bond criterion), registry splits."""
+    monkeypatch_module.setenv("EGRAFF_DATA_MIRROR", str(mirror))
+    root = tmp_path_factory.mktemp("bench-md17") / "jobs"
+    plan, leaderboard = prepare(str(HERE / "micro_md17.yaml"))
+    run_jobs([leaderboard], root, workers=0, progress=False)
+    return plan, leaderboard, root
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def leaderboard_rows(leaderboard, root):
+    with open(leaderboard.directory(root) / "leaderboard.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_job_ran_once_and_the_leaderboard_has_every_case_and_model(micro):
+    plan, leaderboard, root, records = micro
+    assert all(record["ran"] for record in records.values())
+    rows = leaderboard_rows(leaderboard, root)
+    assert {(r["case"], r["model"]) for r in rows} == {(c.name, m) for c in plan.cases for m in plan.models}
+    for name in ("leaderboard.md", "leaderboard.html", "plan.yaml", "provenance.json", "rdf_overlays.png",
+                 "stability.png", "error_vs_stability.png"):
+        assert (leaderboard.directory(root) / name).stat().st_size > 200, name
+
+
+@pytest.mark.parametrize("run", ["micro", "micro_md17"])
+def test_leaderboard_numbers_are_recomputed_from_stored_predictions(run, request):
+    _, leaderboard, root, *_ = request.getfixturevalue(run)
+    rows = leaderboard_rows(leaderboard, root)
+    assert rows
+    for row in rows:
+        p = np.load(root / row["predictions"])
+        assert float(row["energy_mae_per_atom"]) == pytest.approx(
+            np.mean(np.abs(p["energy_pred"] - p["energy_true"]) / p["n_atoms"]), rel=1e-12)
+        error = p["forces_pred"] - p["forces_true"]
+        assert error.shape[1] == 3 and error.shape[0] == p["n_atoms"].sum()
+        assert float(row["force_mae"]) == pytest.approx(np.mean(np.abs(error)), rel=1e-12)
+        assert float(row["force_rmse"]) == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-12)
+        d = np.load(root / row["distributions"])
+        assert float(row["rdf_wright_factor"]) == pytest.approx(wright_factor(d["rdf_total_g"], d["rdf_total_g_ref"]))
+        assert float(row["rdf_jsd"]) == pytest.approx(jensen_shannon(d["rdf_total_g"], d["rdf_total_g_ref"]))
+        assert 0 < float(row["force_mae"]) < float(row["force_rmse"])
+
+
+def test_molecules_are_compared_by_their_distance_histogram(micro_md17):
+    _, leaderboard, root = micro_md17
+    for row in leaderboard_rows(leaderboard, root):
+        d = np.load(root / row["distributions"])
+        spacing = np.diff(d["rdf_total_r"])[0]
+        assert np.sum(d["rdf_total_g_ref"]) * spacing == pytest.approx(1.0)  # h(r) is a probability density
+        assert row["stress_mae"] == "nan"  # MD17 frames carry no stress
+
+
+def test_liquid_cases_compare_diffusion_and_crystal_cases_their_crystallinity(micro):
+    _, leaderboard, root, _ = micro
+    for row in leaderboard_rows(leaderboard, root):
+        if row["case"].endswith("liquid"):
+            assert float(row["diffusion_ref"]) > 0 and float(row["diffusion_model"]) > 0
+            assert row["crystalline_fraction"] == "nan"
+        else:
+            assert float(row["crystalline_fraction_ref"]) > 0.5  # the teacher's diamond stays diamond
+            assert row["diffusion_ref"] == "nan"
+
+
+def test_markdown_table_shows_the_csv_numbers(micro):
+    _, leaderboard, root, _ = micro
+    table = (leaderboard.directory(root) / "leaderboard.md").read_text()
+    for row in leaderboard_rows(leaderboard, root):
+        assert f"| {row['model']} | {row['seed']} | {float(row['energy_mae_per_atom']):.3g} | " \
+               f"{float(row['force_mae']):.3g} |" in table
+
+
+def test_rerunning_the_plan_does_no_work(micro):
+    _, leaderboard, root, _ = micro
+    again = run_jobs([leaderboard], root, workers=0, progress=False)
+    assert not any(record["ran"] for record in again.values())
+
+
+def test_deleting_one_checkpoint_reruns_exactly_the_jobs_downstream_of_it(micro):
+    _, leaderboard, root, _ = micro
+    role = next(r for r in leaderboard.deps if r.endswith("|nequip|0|train") and r.startswith("in_distribution"))
+    trained = leaderboard.deps[role]
+    (trained.directory(root) / "run" / "best_model.pt").unlink()
+    # keys, not objects: two cases that train on the same frames share one training job (and its downstream)
+    downstream = {job.key for job in graph([leaderboard]) if trained.key in _ancestor_keys(job)} | {trained.key}
+    rerun = run_jobs([leaderboard], root, workers=0, progress=False)
+    assert {key for key, record in rerun.items() if record["ran"]} == downstream
+    assert {record["kind"] for key, record in rerun.items() if key in downstream} == \
+        {"train", "export", "evaluate", "md", "analyse", "leaderboard"}
+
+
+def _ancestor_keys(job) -> set:
+    found = set()
+    for dep in job.deps.values():
+        found |= {dep.key} | _ancestor_keys(dep)
+    return found

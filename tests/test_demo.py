@@ -20,9 +20,12 @@ EGRAFF = Path(sys.executable).parent / "egraff"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    command = [str(EGRAFF), "demo", "-o", str(out), "--inputs", str(REPO / "inputs"), "--epochs", "1", "--steps", "200"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=480)
+    # as `make demo` runs it: relative output and inputs paths, from the directory that holds them
+    workdir = tmp_path_factory.mktemp("demo")
+    (workdir / "inputs").symlink_to(REPO / "inputs")
+    out = workdir / "egraff-demo"
+    command = [str(EGRAFF), "demo", "-o", "egraff-demo", "--inputs", "inputs", "--epochs", "1", "--steps", "200"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=480)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return out, command
 
@@ -61,7 +64,7 @@ def test_demo_numbers_come_from_its_stored_files(demo):
 def test_demo_rerun_reuses_every_job(demo):
     out, command = demo
     before = {p: p.stat().st_mtime_ns for p in (out / "jobs").glob("*/*/done.json")}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(command, cwd=out.parent, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p: p.stat().st_mtime_ns for p in (out / "jobs").glob("*/*/done.json")} == before
     assert len(before) == 7  # teacher, train, export, evaluate, lammps_input, analyse, demo_report

@@ -131,7 +131,8 @@ def run_jobs(jobs: Sequence[Job], root: str | Path, *, workers: int = 0, schedul
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    root = Path(root)
+    # absolute: jobs hand paths to each other and to programs (lmp) that run in other directories
+    root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     ordered = graph(jobs)
     records, failures = {}, {}

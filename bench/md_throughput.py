@@ -30,7 +30,7 @@ from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from egraff.data import write_extxyz  # noqa: E402
-from egraff.data.formats import atomic_write_text  # noqa: E402
+from egraff.files import atomic_write_text  # noqa: E402
 from egraff.deploy import deploy, save_deployed  # noqa: E402
 from egraff.md import SystemSource, run_simulation, single_spec  # noqa: E402
 from egraff.models import build  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parent.parent
 EGRAFF = Path(sys.executable).parent / "egraff"

@@ -189,3 +189,20 @@ def test_metadata_validation(bad, message):
     args = dict(architecture="x", type_names=("H", "O"), r_max=5.0, num_layers=1) | bad
     with pytest.raises(DeployedModelError, match=message):
         ModelMetadata(**args)
+
+
+def test_written_files_get_the_default_mode_not_mkstemps_private_one(tmp_path):
+    """Atomic writes go through a private temporary file; the result must still be shareable."""
+    import os
+    import stat
+
+    from egraff.deploy.export import save_checkpoint
+    from egraff.models import build
+
+    umask = os.umask(0)
+    os.umask(umask)
+    model, meta = MODELS["lj"]()
+    deployed = save_deployed(model, tmp_path / "m.pt", meta)
+    checkpoint = save_checkpoint(build("nequip", ["H", "O"], 4.0), tmp_path / "c.pt")
+    for path in (deployed, checkpoint):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

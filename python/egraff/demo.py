@@ -31,7 +31,7 @@ from pathlib import Path
 from egraff.bench import steps
 from egraff.bench.engine import Job, publish, run_jobs
 from egraff.bench.steps import summary_of
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 
 TEACHER_RUN = "data/water/liquid-300K"
 MODELS = ("nequip", "allegro")

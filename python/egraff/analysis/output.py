@@ -5,26 +5,18 @@ backend is set for other code in the process."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from egraff.files import atomic_path
+
 
 def _atomic_write(path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        write(stream)
+    return Path(path)
 
 
 def write_csv(path, columns: Mapping[str, Sequence]) -> Path:

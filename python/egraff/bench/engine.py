@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_path, atomic_write_text
 
 RECORD = "done.json"
 ENGINE_VERSION = 1
@@ -91,17 +91,12 @@ def execute(job: Job, root: str, *dependency_records: dict) -> dict:
 
 def publish(job: Job, root: str | Path, destination: str | Path) -> list[Path]:
     """Copy the output files of the finished ``job`` into ``destination``, each atomically."""
-    import os
-    import tempfile
-
     directory, destination = job.directory(root), Path(destination)
     copies = []
     for name in json.loads((directory / RECORD).read_text())["outputs"]:
         target = destination / Path(name).name
-        handle, temporary = tempfile.mkstemp(dir=destination, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(handle)
-        shutil.copyfile(directory / name, temporary)
-        os.replace(temporary, target)
+        with atomic_path(target) as temporary:
+            shutil.copyfile(directory / name, temporary)
         copies.append(target)
     return copies
 

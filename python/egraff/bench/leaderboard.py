@@ -16,7 +16,7 @@ import yaml
 from egraff.bench.report import Document, number
 from egraff.bench.scores import static_errors, structure_errors
 from egraff.bench.steps import summary_of
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 
 COLUMNS = [  # (CSV column, table header, digits or None for text)
     ("energy_mae_per_atom", "E MAE (eV/atom)", 3), ("force_mae", "F MAE (eV/Å)", 3),

@@ -15,7 +15,7 @@ import html
 import re
 from pathlib import Path
 
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
          "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;"

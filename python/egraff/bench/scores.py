@@ -11,25 +11,18 @@ so no number in it is typed or copied by hand.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from egraff.files import atomic_path
+
 
 def save_npz(path: Path, **arrays) -> Path:
     """``numpy.savez`` written atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        np.savez(stream, **arrays)
+    return Path(path)
 
 
 def static_errors(predictions: Path) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 
 from egraff.bench.frames import gather, teacher_of
 from egraff.bench.scores import save_npz, static_errors, structure_errors
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 
 
 MOLECULE_R_MAX = 10.0  # Å, range of a molecule's distance histogram h(r) (EGraFFBench's RDF range)

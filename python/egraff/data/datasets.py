@@ -19,7 +19,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from egraff.data.download import DownloadError, cache_dir, fetch_file, repository_info
-from egraff.data.formats import DataFormatError, atomic_write_text, read_deepmd, read_extxyz, read_nequip_npz
+from egraff.data.formats import DataFormatError, read_deepmd, read_extxyz, read_nequip_npz
+from egraff.files import atomic_write_text
 from egraff.data.registry import Dataset, Source, UnknownDatasetError, get_dataset
 
 

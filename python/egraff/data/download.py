@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from egraff.data.formats import with_default_permissions
+from egraff.files import with_default_permissions
 
 DEFAULT_BASE_URL = "https://github.com"
 CHUNK = 1 << 16

@@ -19,11 +19,12 @@ that names the file and says what to fix.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from egraff.files import atomic_write_text
 
 NEQUIP_NPZ_KEYS = ("pos", "energy", "forces", "atomic_numbers", "cell", "pbc")
 
@@ -178,27 +179,6 @@ def write_extxyz(path: str | os.PathLike, frames: Iterable) -> Path:
             lines.append(" ".join(" ".join(c[i]) for c in cells))
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
-
-
-def with_default_permissions(path: Path) -> Path:
-    """Give a ``mkstemp``/``mkdtemp`` result (private, 0600/0700) the mode a plain create would have."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
-    return Path(path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(with_default_permissions(Path(tmp)), path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _deepmd_array(system: Path, set_dir: Path | None, name: str, required: bool = True):

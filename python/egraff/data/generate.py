@@ -44,7 +44,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from egraff.data.formats import atomic_write_text, read_extxyz, with_default_permissions, write_extxyz
+from egraff.data.formats import read_extxyz, write_extxyz
+from egraff.files import atomic_write_text, with_default_permissions
 from egraff.data.teacher import (Teacher, eam_copper, spcfw_water, stillinger_weber_silicon, water_molecule,
                                  write_lammps_data)
 

@@ -16,12 +16,13 @@ Metadata travels in the file as TorchScript ``_extra_files`` (plain UTF-8 string
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import torch
+
+from egraff.files import atomic_path
 
 CONTRACT_VERSION = "1"
 
@@ -155,15 +156,8 @@ def save_deployed(potential: torch.nn.Module, path: str | os.PathLike, metadata:
     and write it with its metadata. The file appears atomically: complete or not at all."""
     path = Path(path)
     scripted = potential if isinstance(potential, torch.jit.ScriptModule) else torch.jit.script(potential.eval())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.jit.save(scripted, tmp, _extra_files=metadata.to_extra_files())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as temporary:
+        torch.jit.save(scripted, str(temporary), _extra_files=metadata.to_extra_files())
     return path
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from pathlib import Path
 from typing import Tuple
 
 import torch
 
 from egraff.deploy.contract import DeployedPotential, ModelMetadata, save_deployed
+from egraff.files import atomic_path
 
 CHECKPOINT_VERSION = 1
 CHECKPOINT_KEYS = ("architecture", "hyperparameters", "type_names", "r_max", "model_dtype", "state_dict")
@@ -53,15 +53,8 @@ def checkpoint_dict(model, data_fingerprint: str = "") -> dict:
 def save_checkpoint(model, path: str | os.PathLike, data_fingerprint: str = "", **extra) -> Path:
     """Write ``model`` (an ``EnergyModel`` built by ``egraff.models.build``) as a checkpoint, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({**extra, **checkpoint_dict(model, data_fingerprint)}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as temporary:
+        torch.save({**extra, **checkpoint_dict(model, data_fingerprint)}, temporary)
     return path
 
 

@@ -170,7 +170,7 @@ def _run(lmp, command: str) -> str | None:
 
 def _main(argv: list[str]) -> None:
     """``python -m egraff.md.lammps_engine SPEC.json DIRECTORY`` (under mpirun): the multi-rank path of the runner."""
-    from egraff.data.formats import atomic_write_text
+    from egraff.files import atomic_write_text
     from egraff.md.plan import SimulationSpec
 
     spec = SimulationSpec.from_dict(json.loads(Path(argv[0]).read_text()))

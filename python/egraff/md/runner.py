@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from egraff.data.formats import atomic_write_text
+from egraff.files import atomic_write_text
 from egraff.md.state import PARTIAL, Outcome
 
 RECORD = "record.json"

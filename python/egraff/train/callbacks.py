@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import math
 import time
-import os
-import tempfile
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from egraff.files import atomic_path, atomic_write_text
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints appear complete or not at all: a kill while writing leaves the previous one."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_path(path) as temporary:
+            torch.save(checkpoint, temporary)
 
 
 class BestModelExport(pl.Callback):
@@ -96,7 +88,4 @@ class EpochMetricsCSV(pl.Callback):
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(self.rows)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, buffer.getvalue())

@@ -16,8 +16,6 @@ Export either with ``egraff export run/best_model.pt -o model.pt``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from egraff.files import atomic_write_text
 from egraff.train.config import ConfigError, load_config
 
 FILE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".npz")
@@ -38,13 +37,6 @@ class TrainResult:
     epochs: int
     best_val_loss: float
     seconds: float
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _read_file(path: Path) -> list:
@@ -140,11 +132,11 @@ def train(config: dict) -> TrainResult:
         if yaml.safe_load(config_file.read_text()) != yaml.safe_load(config_text):
             raise ConfigError(f"{run_dir} holds a run with a different config; resume it with that config "
                               "or choose another output.dir")
-    _atomic_write_text(config_file, config_text)
+    atomic_write_text(config_file, config_text)
 
     pl.seed_everything(int(config["train"]["seed"]), workers=True, verbose=False)
     frames, val_frames, record = load_frames(config["data"], int(config["train"]["seed"]))
-    _atomic_write_text(run_dir / "data.json", json.dumps(record, indent=1, default=str))
+    atomic_write_text(run_dir / "data.json", json.dumps(record, indent=1, default=str))
     m = config["model"]
     type_names = _type_names(frames, config["data"]["type_names"])
     r_max = float(m["r_max"])

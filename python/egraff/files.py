@@ -1,0 +1,44 @@
+"""Files appear complete or not at all: the one place for egraff's atomic writes.
+
+A writer fills a temporary file in the target's folder, which then replaces the target in one
+``os.replace``; on any failure the temporary file is removed and the old target stays untouched.
+The finished file gets the mode a plain ``open`` would give (``mkstemp`` makes it private, 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def with_default_permissions(path: Path) -> Path:
+    """Give a ``mkstemp``/``mkdtemp`` result (private, 0600/0700) the mode a plain create would have."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+    return Path(path)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path to write; when the block ends without error it replaces ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        os.replace(with_default_permissions(temporary), path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)

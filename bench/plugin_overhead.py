@@ -32,7 +32,7 @@ from rich.table import Table  # noqa: E402
 
 from egraff.data.graph import atoms_graph  # noqa: E402
 from egraff.deploy import load_deployed, save_deployed  # noqa: E402
-from egraff.lammps import lammps  # noqa: E402
+from egraff.lammps_adaptor import LammpsBox, start_lammps  # noqa: E402
 from egraff.models.reference import ARGON_KRYPTON, lennard_jones, message_passing_toy  # noqa: E402
 
 MODELS = {
@@ -47,7 +47,7 @@ def steps_for(natoms: int) -> int:
 
 
 def lammps_run(model_path: Path, cells: int, mode: str, log: Path) -> dict:
-    lmp = lammps(cmdargs=["-screen", "none", "-log", str(log), "-nocite"])
+    lmp = start_lammps(cmdargs=["-screen", "none", "-log", str(log), "-nocite"])
     try:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map yes",
@@ -66,8 +66,7 @@ def lammps_run(model_path: Path, cells: int, mode: str, log: Path) -> dict:
         wall = time.perf_counter() - start
         symbols = ["Ar" if t == 1 else "Kr" for t in np.array(lmp.numpy.extract_atom("type"))[:natoms]]
         positions = np.array(lmp.numpy.extract_atom("x"))[:natoms].copy()
-        boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
-        cell = np.diag(np.array(boxhi) - np.array(boxlo))
+        cell = LammpsBox.from_session(lmp).cell
         log_text = log.read_text()
     finally:
         lmp.close()

@@ -36,9 +36,9 @@ GRID = 2.0**-6
 def make_trajectory(path: Path, cells: int, frames: int, every: int = 10) -> None:
     """Argon liquid at 300 K from a melting simple-cubic lattice (cells³ atoms; 3.25 Å spacing, so the cell
     lengths are exact in float32), dumped every ``every`` steps."""
-    from egraff.lammps import lammps
+    from egraff.lammps_adaptor import start_lammps
 
-    lmp = lammps()
+    lmp = start_lammps()
     for command in ["units metal", "atom_style atomic", "lattice sc 3.25", f"region box block 0 {cells} 0 {cells} 0 {cells}",
                     "create_box 1 box", "create_atoms 1 box", "mass 1 39.95", "pair_style lj/cut 8.5",
                     "pair_coeff 1 1 0.0104 3.40", "velocity all create 300 4242 mom yes rot no",

@@ -96,9 +96,9 @@ def fcc_binary(cells=(3, 3, 3), a=5.4, *, triclinic=False, jitter=0.15, seed=432
 
 
 def new_lammps():
-    from egraff.lammps import lammps
+    from egraff.lammps_adaptor import start_lammps
 
-    return lammps()
+    return start_lammps()
 
 
 def per_atom(lmp, name: str, ncols: int | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ def info():
     import importlib.metadata as md
 
     import egraff
-    from egraff.lammps import plugin_path
+    from egraff.lammps_adaptor import plugin_path
 
     typer.echo(f"egraff {egraff.__version__}")
     for dist in ("torch", "lammps", "mpich", "e3nn", "nequip", "nequip-allegro", "mace-torch", "torchmd-net", "ase"):

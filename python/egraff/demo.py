@@ -24,14 +24,13 @@ reference potential and are then n/a).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from egraff.bench import steps
 from egraff.bench.engine import Job, publish, run_jobs
 from egraff.bench.steps import summary_of
-from egraff.files import atomic_write_text
+from egraff.files import atomic_write_text, file_sha256
 
 TEACHER_RUN = "data/water/liquid-300K"
 MODELS = ("nequip", "allegro")
@@ -84,7 +83,7 @@ def demo_jobs(inputs: Path, *, dataset: str | None = None, model: str = "nequip"
     evaluated = Job("evaluate", {"test": test}, {"model": exported, **deps}, label="test frames")
     variables = {"model": {"role": "model", "path": "model.pt"}, "data": start, "steps": steps, "temp": 300,
                  "dt": TIMESTEP_PS, "dump_every": DUMP_EVERY, "thermo_every": 100, "out": "water_md"}
-    simulated = Job("lammps_input", {"input": str(input_file), "input_sha256": _sha256(input_file),
+    simulated = Job("lammps_input", {"input": str(input_file), "input_sha256": file_sha256(input_file),
                                      "variables": variables}, {"model": exported, **md_deps}, label="water_md.in")
     # Fu et al.'s RDF criterion judges 1 ps windows: too coarse for a 2 ps run; the O-H bonds are sharp
     analysed = Job("analyse", {"reference": reference, "bond_criterion": True, "rdf_criterion": False},
@@ -96,10 +95,6 @@ def demo_jobs(inputs: Path, *, dataset: str | None = None, model: str = "nequip"
 
 #: the demo model: the tiny preset widened a little (egraff.models presets are for tests)
 DEMO_SIZE = {"nequip": {"num_features": 16}, "allegro": {}}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_demo(output: Path, inputs: Path, *, progress: bool = True, **options) -> Path:

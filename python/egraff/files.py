@@ -1,4 +1,4 @@
-"""Files appear complete or not at all: the one place for egraff's atomic writes.
+"""Files appear complete or not at all, and are known by their content: egraff's atomic writes and file hash.
 
 A writer fills a temporary file in the target's folder, which then replaces the target in one
 ``os.replace``; on any failure the temporary file is removed and the old target stays untouched.
@@ -7,6 +7,7 @@ The finished file gets the mode a plain ``open`` would give (``mkstemp`` makes i
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -42,3 +43,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text)
     return Path(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks (files of any size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -25,9 +25,9 @@ _made: dict = {}
 
 
 def run_lammps(commands: list[str]) -> None:
-    from egraff.lammps import lammps
+    from egraff.lammps_adaptor import start_lammps
 
-    lmp = lammps()
+    lmp = start_lammps()
     try:
         for command in commands:
             lmp.command(command)

@@ -96,7 +96,7 @@ def test_cell_of_zeros_is_refused(tmp_path):
     with pytest.raises(ValueError, match="frame 0 of .* is periodic but its cell has zero volume"):
         read_trajectory(path)
     ase.io.write(tmp_path / "zero.xyz", Atoms("Ar2", positions=[[0, 0, 0], [1, 0, 0]], pbc=True))
-    with pytest.raises(ValueError, match="cell has zero volume"):
+    with pytest.raises(ValueError, match="zero volume"):
         read_trajectory(tmp_path / "zero.xyz")
 
 

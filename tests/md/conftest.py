@@ -88,11 +88,11 @@ def positions_velocities(trajectory_path: Path):
         return positions, frames
     import ase.io
 
-    from egraff.md.state import ASE_TIME_PER_PS
+    from egraff.units import velocities_from_ase
 
     frames = ase.io.read(trajectory_path, index=":")
     return (np.array([a.positions for a in frames]),
-            np.array([a.get_velocities() * ASE_TIME_PER_PS for a in frames]))
+            np.array([velocities_from_ase(a.get_velocities()) for a in frames]))
 
 
 def _dump_columns(path: Path, names) -> np.ndarray:

@@ -43,8 +43,8 @@ def succeeded(result: subprocess.CompletedProcess) -> str:
 def test_water_input_runs_from_a_fresh_shell_with_an_exported_model(tiny_file, tmp_path):
     """No PYTHONPATH, no plugin load line: the installed `lmp` finds pair_style egraff; the exported tiny NequIP
     model's energy at step 0 is what the ASE calculator gives for the shipped water box (types map to O, H)."""
-    from egraff.data.formats import read_lammps_data
     from egraff.deploy import EGraFFCalculator
+    from egraff.lammps_adaptor import read_lammps_data
 
     model = tiny_file("nequip", ("O", "H"))
     output = succeeded(lmp("water_md.in", tmp_path, f"model {model}", "steps 100", "thermo_every 10",
@@ -159,18 +159,66 @@ def test_dataset_inputs_run_on_a_frame_written_from_the_dataset(name, elements, 
     assert len(thermo_rows(output)) == 2
 
 
-@pytest.mark.parametrize("name, file", [("water", "water_64.data"), ("ethanol", "ethanol.data"),
-                                        ("ethanol", "ethanol.xyz")])
-def test_shipped_data_files_are_reproduced_by_their_builder(name, file, tmp_path):
-    written = subprocess.run(egraff_command("md", "write-data", name, "-o", str(tmp_path / file)),
+def write_data(name: str, path: Path) -> Path:
+    written = subprocess.run(egraff_command("md", "write-data", name, "-o", str(path)),
                              env=dict(os.environ, PYTHONPATH=str(REPO / "python"), OMP_NUM_THREADS="1"),
                              capture_output=True, text=True, timeout=300)
     assert written.returncode == 0, written.stderr
-    assert (tmp_path / file).read_bytes() == (INPUTS / "data" / file).read_bytes()
+    return path
+
+
+@pytest.mark.parametrize("name, file", [("ethanol", "ethanol.data"), ("ethanol", "ethanol.xyz")])
+def test_shipped_molecule_files_are_reproduced_by_their_builder(name, file, tmp_path):
+    """No dynamics in these builders: the same bytes on any machine."""
+    assert write_data(name, tmp_path / file).read_bytes() == (INPUTS / "data" / file).read_bytes()
+
+
+def _water_statistics(path: Path) -> dict:
+    """What any 300 K SPC/Fw liquid at this density shares, with tolerances of ~4 standard deviations of the
+    difference between two independent 64-molecule configurations."""
+    from egraff.data.teacher import spcfw_water
+    from egraff.lammps_adaptor import read_lammps_data
+    from egraff.units import kinetic_temperature, velocities_from_ase
+
+    atoms = read_lammps_data(path, ["O", "H"])
+    oxygens = np.arange(0, len(atoms), 3)
+    distances = atoms.get_all_distances(mic=True)
+    oxygen_pairs = distances[np.ix_(oxygens, oxygens)][np.triu_indices(len(oxygens), 1)]
+    return {"temperature": kinetic_temperature(atoms.get_masses(), velocities_from_ase(atoms.get_velocities())),
+            "potential_energy_per_molecule": spcfw_water().label([atoms])[0].get_potential_energy() / len(oxygens),
+            "oh_bond": np.concatenate([distances[oxygens, oxygens + 1], distances[oxygens, oxygens + 2]]).mean(),
+            "hoh_angle": np.mean([atoms.get_angle(o + 1, o, o + 2, mic=True) for o in oxygens]),
+            "closest_oxygens": oxygen_pairs.min()}
+
+
+def _exact_part(text: str) -> list[str]:
+    """Title, header, box, masses, and the id and type of every atom line; no coordinates or velocities."""
+    lines = text.splitlines()
+    atoms = lines.index("Atoms # atomic")
+    velocities = lines.index("Velocities")
+    return lines[:atoms + 2] + [" ".join(line.split()[:2]) for line in lines[atoms + 2:velocities]] + \
+        [line.split()[0] if line.strip() else "" for line in lines[velocities:]]
+
+
+def test_shipped_water_box_is_what_its_builder_makes(tmp_path):
+    """The builder runs 4000 steps of chaotic MD, whose last bits depend on the CPU (glibc picks FMA or SSE2
+    code for exp/erfc at run time, and every difference grows e-fold each ~0.1 ps), so a rebuild on another
+    machine is another configuration of the same liquid: the recorded recipe (title), box, masses, atom
+    order and file layout must be identical, the structure and temperature statistically the same."""
+    rebuilt = write_data("water", tmp_path / "water_64.data")
+    shipped = INPUTS / "data" / "water_64.data"
+    assert _exact_part(rebuilt.read_text()) == _exact_part(shipped.read_text())
+    ours, theirs = _water_statistics(rebuilt), _water_statistics(shipped)
+    for stats in (ours, theirs):
+        assert abs(stats["temperature"] - 300.0) < 75.0  # 4 σ of the kinetic temperature of 192 atoms (573 dof)
+        assert stats["closest_oxygens"] > 2.3  # no overlapping molecules
+    assert abs(ours["potential_energy_per_molecule"] - theirs["potential_energy_per_molecule"]) < 0.06  # eV
+    assert abs(ours["oh_bond"] - theirs["oh_bond"]) < 0.01  # Å, mean of 128 bonds
+    assert abs(ours["hoh_angle"] - theirs["hoh_angle"]) < 3.0  # degrees, mean of 64 angles
 
 
 def test_shipped_water_box_is_liquid_water():
-    from egraff.data.formats import read_lammps_data
+    from egraff.lammps_adaptor import read_lammps_data
 
     atoms = read_lammps_data(INPUTS / "data" / "water_64.data", ["O", "H"])
     assert atoms.get_chemical_formula() == "H128O64"

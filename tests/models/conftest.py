@@ -15,9 +15,6 @@ from egraff.models import build
 
 TYPE_NAMES = ("Cu", "Au")
 R_MAX = 3.5
-MASSES = {"Cu": 63.546, "Au": 196.97}
-#: LAMMPS metal units: pressure (bar) = nktv2p * energy / volume (eV/Å^3), force.cpp
-NKTV2P_METAL = 1.6021765e6
 
 
 def crystal() -> Atoms:
@@ -95,19 +92,10 @@ def tiny(tmp_path_factory) -> ModelStore:
 
 
 def lammps_data(atoms: Atoms, path: Path) -> Path:
-    """A LAMMPS data file (atom_style atomic) of ``atoms``; the cell must be in LAMMPS's
-    lower-triangular form. Atom IDs follow the ASE order, types follow TYPE_NAMES."""
-    cell = atoms.cell.array.tolist()
-    assert cell[0][1] == cell[0][2] == cell[1][2] == 0.0, "cell must be lower-triangular"
-    lines = ["egraff test structure", "", f"{len(atoms)} atoms", f"{len(TYPE_NAMES)} atom types", "",
-             f"0.0 {cell[0][0]!r} xlo xhi", f"0.0 {cell[1][1]!r} ylo yhi", f"0.0 {cell[2][2]!r} zlo zhi",
-             f"{cell[1][0]!r} {cell[2][0]!r} {cell[2][1]!r} xy xz yz", "", "Masses", ""]
-    lines += [f"{k + 1} {MASSES[name]}" for k, name in enumerate(TYPE_NAMES)]
-    lines += ["", "Atoms # atomic", ""]
-    for k, (symbol, (x, y, z)) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions.tolist())):
-        lines.append(f"{k + 1} {TYPE_NAMES.index(symbol) + 1} {x!r} {y!r} {z!r}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """A LAMMPS data file (atom_style atomic) of ``atoms``: atom IDs follow the ASE order, types follow TYPE_NAMES."""
+    from egraff.lammps_adaptor import write_lammps_data
+
+    return write_lammps_data(path, atoms, TYPE_NAMES)
 
 
 def lammps_script(model_file: Path, systems: dict) -> str:

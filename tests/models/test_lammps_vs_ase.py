@@ -11,9 +11,10 @@ import pytest
 
 from egraff.deploy import EGraFFCalculator
 from egraff.models import ARCHITECTURES
+from egraff.units import NKTV2P
 
 from conftest import assert_lammps_error, read_dump, run_lmp, thermo_rows
-from .conftest import NKTV2P_METAL, crystal, lammps_data, lammps_script, molecule
+from .conftest import crystal, lammps_data, lammps_script, molecule
 
 SYSTEMS = {"crystal": (crystal, True), "molecule": (molecule, False)}
 
@@ -45,7 +46,7 @@ def test_lammps_matches_ase_calculator(tiny, architecture, nprocs, tmp_path):
         assert abs(row[1] - atoms.get_potential_energy()) <= 1e-8 * len(atoms), name
         # LAMMPS virial pressure (bar; xx yy zz xy xz yz) = -stress (ASE voigt: xx yy zz yz xz xy)
         stress = atoms.get_stress()[[0, 1, 2, 5, 4, 3]]
-        pressure = -stress * NKTV2P_METAL
+        pressure = -stress * NKTV2P
         assert abs(row[-1] - atoms.get_volume()) <= 1e-9 * atoms.get_volume()
         assert np.abs(pressure).max() > 1.0
         assert np.allclose(row[2:8], pressure, rtol=0, atol=1e-8 * np.abs(pressure).max()), name

@@ -1,5 +1,5 @@
 """The plugin loads every way users start LAMMPS: `lmp` (entry point), LAMMPS_PLUGIN_PATH,
-`plugin load`, and egraff.lammps.lammps() from Python, repeatedly in one process."""
+`plugin load`, and egraff.lammps_adaptor.start_lammps() from Python, repeatedly in one process."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_python_api_create_close_cycles_and_unload(lj_file):
             lmp.commands_list(fcc_binary((2, 2, 2)) + ["pair_style egraff", f"pair_coeff * * {lj_file} Ar Kr", "run 0"])
             forces.append(per_atom(lmp, "f"))
             if cycle == 1:
-                from egraff.lammps import plugin_path
+                from egraff.lammps_adaptor import plugin_path
 
                 lmp.command("plugin unload pair egraff")
                 assert not lmp.has_style("pair", "egraff")

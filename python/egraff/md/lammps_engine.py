@@ -17,63 +17,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+from egraff.lammps_adaptor import LammpsBox, create_atoms, gather_by_id, start_lammps
 from egraff.md.state import PARTIAL, Outcome, ThermoCSV, initial_state
-from egraff.md.systems import is_molecule
 from egraff.md.watchdog import Watchdog
 
 TRAJECTORY = "trajectory.lammpstrj"
 OUTCOME_FILE = "outcome.json"  # multi-rank runs: rank 0 reports to the runner through this file
-SHRINK_MARGIN = 1.0  # Å around a molecule's atoms in its initial shrink-wrapped box
 
 
 def _lammps_seed(seed: int) -> int:
     return seed % 900_000_000 + 1  # LAMMPS random seeds must be positive 32-bit integers
 
 
-def _element_order(atoms) -> list[str]:
-    return list(dict.fromkeys(atoms.get_chemical_symbols()))
-
-
 def _create_system(lmp, atoms) -> list[str]:
-    """Box, atoms (wrapped, with image flags so that xu yu zu are the given positions), masses; returns type names."""
-    from ase.calculators.lammps import Prism
-
-    elements = _element_order(atoms)
-    types = [elements.index(s) + 1 for s in atoms.get_chemical_symbols()]
-    velocities = atoms.arrays["lammps_velocities"]
-    if is_molecule(atoms):
-        lmp.command("boundary s s s")
-        lo = atoms.positions.min(axis=0) - SHRINK_MARGIN
-        hi = atoms.positions.max(axis=0) + SHRINK_MARGIN
-        lmp.command("region box block " + " ".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(lo, hi)) + " units box")
-        positions, images = atoms.positions, np.zeros((len(atoms), 3), dtype=int)
-    else:
-        lmp.command("boundary p p p")
-        prism = Prism(atoms.cell.array)
-        xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-        if prism.is_skewed():
-            lmp.command(f"region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box")
-        else:
-            lmp.command(f"region box block 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} units box")
-        positions = prism.vector_to_lammps(atoms.positions)
-        velocities = prism.vector_to_lammps(velocities)
-        cell = np.array([[xhi, 0, 0], [xy, yhi, 0], [xz, yz, zhi]])
-        fractional = np.linalg.solve(cell.T, positions.T).T
-        images = np.floor(fractional).astype(int)
-        positions = positions - images @ cell
-    lmp.command(f"create_box {len(elements)} box")
-    n = len(atoms)
-    created = lmp.create_atoms(n, list(range(1, n + 1)), types, positions.ravel().tolist(),
-                               np.asarray(velocities).ravel().tolist(),
-                               [lmp.encode_image_flags(*map(int, f)) for f in images])
-    if created != n:
-        raise RuntimeError(f"LAMMPS placed {created} of {n} atoms in the box; the structure's cell does not hold them")
-    masses = dict(zip(atoms.get_chemical_symbols(), atoms.get_masses()))
-    for t, element in enumerate(elements, start=1):
-        lmp.command(f"mass {t} {float(masses[element])!r}")
-    return elements
+    """Box (periodic, or shrink-wrapped for a molecule), atoms with image flags so that xu yu zu are the
+    given positions, velocities, masses; returns the element of each type."""
+    return list(create_atoms(lmp, atoms, velocities=atoms.arrays["lammps_velocities"]).type_names)
 
 
 def _integrator(spec) -> list[str]:
@@ -98,21 +57,16 @@ def _thermo_row(lmp) -> dict:
 
 def _configuration(lmp, atoms):
     """Current positions by atom id (collective under MPI), cell and periodicity, for the bond criterion."""
-    positions = np.array(lmp.gather_atoms("x", 1, 3)).reshape(-1, 3)
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-    lx, ly, lz = np.array(boxhi) - np.array(boxlo)
-    return positions, np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]), atoms.pbc
+    return gather_by_id(lmp, "x"), LammpsBox.from_session(lmp).cell, atoms.pbc
 
 
 def run_lammps(spec, directory: Path) -> Outcome:
     """Run ``spec`` in LAMMPS, writing ``trajectory.lammpstrj.partial``, ``thermo.csv.partial`` and
     ``log.lammps`` into ``directory``."""
-    from egraff.lammps import lammps
-
     directory = Path(directory)
     atoms = initial_state(spec)
     p = spec.protocol
-    lmp = lammps(cmdargs=["-screen", "none", "-log", str(directory / "log.lammps"), "-nocite"])
+    lmp = start_lammps(cmdargs=["-screen", "none", "-log", str(directory / "log.lammps"), "-nocite"])
     root = lmp.extract_setting("world_rank") == 0
     thermo = ThermoCSV(directory) if root else None
     try:

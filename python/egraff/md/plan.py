@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from egraff.files import file_sha256
 from egraff.md.protocols import Protocol, get_protocol
-from egraff.md.systems import StructureError, SystemSource, file_sha256, is_molecule
+from egraff.md.systems import StructureError, SystemSource, is_molecule
 
 ENGINES = ("lammps", "ase")
 SPEC_VERSION = 1

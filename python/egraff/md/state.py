@@ -2,7 +2,8 @@
 
 Both engines start from the same positions, masses and velocities (drawn here, in Python, from the
 spec's seed), so a LAMMPS run and an ASE run of the same spec differ only by the engine.
-Temperatures use 3N − 3 degrees of freedom in both (LAMMPS's `compute temp` default).
+Temperatures use 3N − 3 degrees of freedom in both (LAMMPS's `compute temp` default) and LAMMPS's
+metal constants (:mod:`egraff.units`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from egraff.md.watchdog import THERMO_COLUMNS
+from egraff.units import BOLTZ, FTM2V, kinetic_temperature
 
-#: kB in eV/K and (eV/amu) in (Å/ps)², LAMMPS metal units
-BOLTZMANN_EV = 8.617343e-5
-EV_PER_AMU_IN_A2_PER_PS2 = 1.0 / 1.0364269e-4
-#: ASE's time unit is sqrt(amu Å²/eV); with LAMMPS's constants 1 ps is this many of them. ASE's CODATA
-#: value (1000 units.fs) differs by 2e-8 relative, which would show up as a 1e-8 Å drift between the engines.
-ASE_TIME_PER_PS = EV_PER_AMU_IN_A2_PER_PS2 ** 0.5
 PARTIAL = ".partial"  # suffix of files still being written by a running simulation
 
 
@@ -44,21 +40,10 @@ def maxwell_velocities(masses: np.ndarray, temperature: float, seed: int) -> np.
     """Gaussian velocities (Å/ps) with zero total momentum, scaled to exactly ``temperature`` over 3N − 3 dof."""
     rng = np.random.default_rng(seed)
     masses = np.asarray(masses, dtype=np.float64)[:, None]
-    velocities = rng.normal(size=(len(masses), 3)) * np.sqrt(BOLTZMANN_EV * temperature / masses
-                                                               * EV_PER_AMU_IN_A2_PER_PS2)
+    velocities = rng.normal(size=(len(masses), 3)) * np.sqrt(BOLTZ * temperature / masses * FTM2V)
     velocities -= (masses * velocities).sum(axis=0) / masses.sum()
     current = kinetic_temperature(masses[:, 0], velocities)
     return velocities * math.sqrt(temperature / current) if current > 0 else velocities
-
-
-def kinetic_energy(masses: np.ndarray, velocities: np.ndarray) -> float:
-    """eV, from amu and Å/ps."""
-    return float(0.5 * (np.asarray(masses)[:, None] * velocities**2).sum() / EV_PER_AMU_IN_A2_PER_PS2)
-
-
-def kinetic_temperature(masses: np.ndarray, velocities: np.ndarray) -> float:
-    dof = max(3 * len(masses) - 3, 1)
-    return 2.0 * kinetic_energy(masses, velocities) / (dof * BOLTZMANN_EV)
 
 
 class ThermoCSV:

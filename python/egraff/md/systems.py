@@ -6,11 +6,13 @@ and, where the file has them, velocities (Å/ps, LAMMPS metal units) come from t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from egraff.files import file_sha256
+from egraff.units import velocities_from_ase
 
 LAMMPS_DATA_SUFFIXES = (".data", ".lmp", ".lammps")
 
@@ -71,14 +73,6 @@ class SystemSource:
         return file_sha256(self.path)
 
 
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _dataset_frames(name: str, reference: str) -> list:
     from egraff import data
 
@@ -93,31 +87,20 @@ def _dataset_frames(name: str, reference: str) -> list:
 
 def _read_lammps_data(path: Path, type_names) -> "ase.Atoms":
     """A LAMMPS data file (atomic or full style, metal units) with its Velocities section, if any."""
-    import ase.io
-    from ase.data import atomic_numbers
+    from egraff.lammps_adaptor import read_lammps_data
 
-    unknown = [n for n in type_names if n not in atomic_numbers]
-    if unknown:
-        raise StructureError(f"{path}: {', '.join(unknown)} are not element names; give one element per atom type")
-    text = path.read_text()
-    style = "full" if "Atoms # full" in text else "atomic"
     try:
-        atoms = ase.io.read(path, format="lammps-data", atom_style=style, units="metal",
-                            Z_of_type={t + 1: atomic_numbers[n] for t, n in enumerate(type_names)})
-    except Exception as err:
-        raise StructureError(f"{path}: not a readable LAMMPS data file ({err})") from None
-    if "Velocities" not in text:
-        atoms.arrays.pop("momenta", None)  # ASE may fill zeros; "no velocities" must stay distinguishable
+        atoms = read_lammps_data(path, type_names)
+    except ValueError as err:
+        raise StructureError(str(err)) from None
     _take_velocities(atoms)
     return atoms
 
 
 def _take_velocities(atoms) -> None:
     """Move the frame's momenta (if any) to ``arrays['lammps_velocities']`` in Å/ps."""
-    from egraff.md.state import ASE_TIME_PER_PS
-
     if atoms.has("momenta"):
-        atoms.arrays["lammps_velocities"] = atoms.get_velocities() * ASE_TIME_PER_PS
+        atoms.arrays["lammps_velocities"] = velocities_from_ase(atoms.get_velocities())
         del atoms.arrays["momenta"]
 
 

@@ -47,13 +47,13 @@ def test_demo_writes_a_quantitative_report_with_every_plot(demo):
 @pytest.mark.slow
 def test_demo_numbers_come_from_its_stored_files(demo):
     out, _ = demo
-    from egraff.analysis import jensen_shannon, wright_factor
+    from egraff.analysis import jsd_base2, wright_factor
 
     summary = json.loads((out / "summary.json").read_text())
     analyse = next((out / "jobs" / "analyse").iterdir())
     d = np.load(analyse / "distributions.npz")
     assert summary["metrics"]["rdf_wright_factor"] == pytest.approx(wright_factor(d["rdf_total_g"], d["rdf_total_g_ref"]))
-    assert summary["metrics"]["rdf_jsd"] == pytest.approx(jensen_shannon(d["rdf_total_g"], d["rdf_total_g_ref"]))
+    assert summary["metrics"]["rdf_jsd_base2"] == pytest.approx(jsd_base2(d["rdf_total_g"], d["rdf_total_g_ref"]))
     assert {"rdf_O-O_g", "rdf_H-O_g", "rdf_H-H_g"} <= set(d.files)
     p = np.load(next((out / "jobs" / "evaluate").iterdir()) / "predictions.npz")
     assert summary["static"]["force_mae"] == pytest.approx(np.abs(p["forces_pred"] - p["forces_true"]).mean())

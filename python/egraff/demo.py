@@ -131,8 +131,8 @@ def write_report(spec: dict, dependencies: dict, directory: Path):
     rows = [["energy MAE (meV/atom)", number(static["energy_mae_per_atom"] * 1000)],
             ["force MAE / RMSE (eV/Å)", f"{number(static['force_mae'])} / {number(static['force_rmse'])}"],
             ["RDF Wright's factor (total)", number(metrics["rdf_wright_factor"])],
-            ["RDF Jensen–Shannon divergence (total)", number(metrics["rdf_jsd"])],
-            ["ADF Jensen–Shannon divergence (mean over triplets)", number(metrics["adf_jsd"])],
+            ["RDF Jensen–Shannon divergence, bits (total)", number(metrics["rdf_jsd_base2"])],
+            ["ADF Jensen–Shannon divergence, bits (mean over triplets)", number(metrics["adf_jsd_base2"])],
             ["energy violation EV (geometric mean)", number(metrics["energy_violation"])],
             ["force violation FV (geometric mean)", number(metrics["force_violation"])],
             ["stable time (ps) / run length (ps)", f"{number(metrics['stable_ps'])} / {number(run['requested_ps'])} "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from egraff.analysis import jensen_shannon, wright_factor
+from egraff.analysis import jsd_base2, wright_factor
 from egraff.bench import prepare
 from egraff.bench.engine import graph, run_jobs
 
@@ -65,13 +65,15 @@ def test_leaderboard_numbers_are_recomputed_from_stored_predictions(run, request
         p = np.load(root / row["predictions"])
         assert float(row["energy_mae_per_atom"]) == pytest.approx(
             np.mean(np.abs(p["energy_pred"] - p["energy_true"]) / p["n_atoms"]), rel=1e-12)
+        assert float(row["energy_mae_total"]) == pytest.approx(np.mean(np.abs(p["energy_pred"] - p["energy_true"])),
+                                                               rel=1e-12)
         error = p["forces_pred"] - p["forces_true"]
         assert error.shape[1] == 3 and error.shape[0] == p["n_atoms"].sum()
         assert float(row["force_mae"]) == pytest.approx(np.mean(np.abs(error)), rel=1e-12)
         assert float(row["force_rmse"]) == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-12)
         d = np.load(root / row["distributions"])
         assert float(row["rdf_wright_factor"]) == pytest.approx(wright_factor(d["rdf_total_g"], d["rdf_total_g_ref"]))
-        assert float(row["rdf_jsd"]) == pytest.approx(jensen_shannon(d["rdf_total_g"], d["rdf_total_g_ref"]))
+        assert float(row["rdf_jsd_base2"]) == pytest.approx(jsd_base2(d["rdf_total_g"], d["rdf_total_g_ref"]))
         assert 0 < float(row["force_mae"]) < float(row["force_rmse"])
 
 
@@ -100,7 +102,7 @@ def test_markdown_table_shows_the_csv_numbers(micro):
     table = (leaderboard.directory(root) / "leaderboard.md").read_text()
     for row in leaderboard_rows(leaderboard, root):
         assert f"| {row['model']} | {row['seed']} | {float(row['energy_mae_per_atom']):.3g} | " \
-               f"{float(row['force_mae']):.3g} |" in table
+               f"{float(row['energy_mae_total']):.3g} | {float(row['force_mae']):.3g} |" in table
 
 
 def test_rerunning_the_plan_does_no_work(micro):

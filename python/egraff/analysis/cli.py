@@ -44,9 +44,11 @@ def friendly(command):
 
 
 def load(path: Path, types, timestep, start=None, stop=None, step=None):
+    from egraff.analysis._base import frame_indices
     from egraff.analysis.trajectory import read_trajectory
 
-    return read_trajectory(path, types=types, timestep=timestep)[slice(start, stop, step)]
+    trajectory = read_trajectory(path, types=types, timestep=timestep)
+    return trajectory[frame_indices(trajectory.n_frames, start, stop, step)]
 
 
 def outputs(trajectory: Path, name: str, output: Optional[Path], plot: Optional[Path]) -> tuple[Path, Path, Path]:
@@ -64,17 +66,19 @@ def rdf(trajectory: Path = TRAJ, ref: Optional[Path] = REF,
         r_max: Optional[float] = typer.Option(None, "--r-max", help="Å; default min(10, half the narrowest cell width)"),
         bin_width: float = typer.Option(0.05, "--bin-width", help="Å"),
         ideal_pairs: str = typer.Option("distinct", "--ideal-pairs", help="distinct: N_A(N_B−δ_AB) (MDAnalysis); all: N_A·N_B (OVITO, ASE)"),
+        volume: Optional[float] = typer.Option(None, "--volume", help="Å³: the density volume of a non-periodic structure (default: its cell's, as ASE)"),
         types: Optional[str] = TYPES, timestep: Optional[float] = TIMESTEP, start: Optional[int] = START,
         stop: Optional[int] = STOP, step: Optional[int] = STEP, output: Optional[Path] = OUTPUT,
         plot: Optional[Path] = PLOT, quiet: bool = QUIET):
     """Total and partial g(r) averaged over frames, coordination numbers, and WF/JSD against --ref."""
-    from egraff.analysis.metrics import jensen_shannon, wright_factor
+    from egraff.analysis.metrics import jsd_base2, wright_factor
     from egraff.analysis.output import write_csv, write_json
     from egraff.analysis.plots import plot_curves
     from egraff.analysis.structure import RDF
 
     traj = load(trajectory, types, timestep, start, stop, step)
-    options = dict(pairs=pairs, r_max=r_max, bin_width=bin_width, ideal_pairs=ideal_pairs, progress=not quiet)
+    options = dict(pairs=pairs, r_max=r_max, bin_width=bin_width, ideal_pairs=ideal_pairs, volume=volume,
+                   verbose=not quiet)
     result = RDF(traj, **options).run()
     if ref is not None and r_max is None:
         options["r_max"] = result.results.edges[-1]
@@ -90,7 +94,7 @@ def rdf(trajectory: Path = TRAJ, ref: Optional[Path] = REF,
         columns.update({f"g_ref_{k}": g for k, g in reference.results.rdf.items()})
         summary["reference"] = str(ref)
         summary["wright_factor"] = {k: wright_factor(g, reference.results.rdf[k]) for k, g in res.rdf.items()}
-        summary["jsd"] = {k: jensen_shannon(g, reference.results.rdf[k]) for k, g in res.rdf.items()}
+        summary["jsd_base2"] = {k: jsd_base2(g, reference.results.rdf[k]) for k, g in res.rdf.items()}
     csv, js, png = outputs(trajectory, "rdf", output, plot)
     write_csv(csv, columns)
     write_json(js, summary)
@@ -107,20 +111,20 @@ def adf(trajectory: Path = TRAJ, triplets: str = typer.Option(..., "--triplets",
         start: Optional[int] = START, stop: Optional[int] = STOP, step: Optional[int] = STEP,
         output: Optional[Path] = OUTPUT, plot: Optional[Path] = PLOT, quiet: bool = QUIET):
     """Bond-angle distributions P(θ) for element triplets, and JSD against --ref."""
-    from egraff.analysis.metrics import jensen_shannon
+    from egraff.analysis.metrics import jsd_base2
     from egraff.analysis.output import write_csv, write_json
     from egraff.analysis.plots import plot_curves
     from egraff.analysis.structure import ADF
 
     cut = parse_cutoff(cutoff)
     traj = load(trajectory, types, timestep, start, stop, step)
-    res = ADF(traj, triplets, cutoff=cut, n_bins=bins, progress=not quiet).run().results
+    res = ADF(traj, triplets, cutoff=cut, n_bins=bins, verbose=not quiet).run().results
     reference = ADF(load(ref, types, timestep), triplets, cutoff=cut, n_bins=bins).run().results if ref else None
     columns = {"angle_deg": res.bins, **{f"p_{k}": p for k, p in res.adf.items()}}
     summary = {"trajectory": str(trajectory), "angles_per_frame": res.angles_per_frame}
     if reference:
         columns.update({f"p_ref_{k}": p for k, p in reference.adf.items()})
-        summary["jsd"] = {k: jensen_shannon(p, reference.adf[k]) for k, p in res.adf.items()}
+        summary["jsd_base2"] = {k: jsd_base2(p, reference.adf[k]) for k, p in res.adf.items()}
     csv, js, png = outputs(trajectory, "adf", output, plot)
     write_csv(csv, columns)
     write_json(js, summary)
@@ -158,7 +162,7 @@ def hr(trajectory: Path = TRAJ, ref: Optional[Path] = REF, r_max: float = typer.
     from egraff.analysis.plots import plot_curves
     from egraff.analysis.structure import DistanceHistogram
 
-    res = DistanceHistogram(load(trajectory, types, None, start, stop, step), r_max, bins, progress=not quiet).run().results
+    res = DistanceHistogram(load(trajectory, types, None, start, stop, step), r_max, bins, verbose=not quiet).run().results
     reference = DistanceHistogram(load(ref, types, None), r_max, bins).run().results if ref else None
     columns = {"r": res.bins, "h": res.hr}
     summary = {"trajectory": str(trajectory), "r_max": r_max, "bins": bins}
@@ -222,7 +226,7 @@ def stability(trajectory: Path = TRAJ, ref: Path = typer.Option(..., "--ref", he
     elif criterion == "rdf":
         if threshold is None:
             raise ValueError("the rdf criterion needs --threshold (Fu et al.: 3.0 for water, 1.0 for LiPS)")
-        result = st.rdf_stability(traj, reference, threshold, pairs, window, r_max, progress=not quiet)
+        result = st.rdf_stability(traj, reference, threshold, pairs, window, r_max, verbose=not quiet)
     else:
         raise ValueError(f"unknown criterion {criterion!r}; use bond or rdf")
     csv, js, png = outputs(trajectory, f"stability_{criterion}", output, plot)
@@ -243,40 +247,41 @@ def metrics(trajectory: Path = TRAJ, ref: Path = typer.Option(..., "--ref", help
             cutoff: Optional[str] = typer.Option(None, "--cutoff", help="ADF bond cutoff (Å or O-H=1.2,...)"),
             types: Optional[str] = TYPES, timestep: Optional[float] = TIMESTEP, output: Optional[Path] = OUTPUT,
             plot: Optional[Path] = PLOT, quiet: bool = QUIET):
-    """EGraFFBench metrics against a reference run: WF and JSD of RDFs, JSD of ADFs, EV and FV (variant a)."""
+    """EGraFFBench metrics against a reference run from the same start: WF and JSD of RDFs, JSD of ADFs, EV and FV."""
     from egraff.analysis.compare import compare_adfs, compare_rdfs
     from egraff.analysis.metrics import trajectory_violations
     from egraff.analysis.output import write_csv, write_json
     from egraff.analysis.plots import plot_curves
 
     traj, reference = load(trajectory, types, timestep), load(ref, types, timestep)
-    rdfs = compare_rdfs(traj, reference, pairs, progress=not quiet)
+    rdfs = compare_rdfs(traj, reference, pairs, verbose=not quiet)
     summary = {"trajectory": str(trajectory), "reference": str(ref),
-               "rdf": {k: {"wright_factor": v["wright_factor"], "jsd": v["jsd"]} for k, v in rdfs.items()}}
+               "rdf": {k: {"wright_factor": v["wright_factor"], "jsd_base2": v["jsd_base2"]} for k, v in rdfs.items()}}
     columns = {"r": rdfs["total"]["r"], **{f"g_{k}": v["g"] for k, v in rdfs.items()},
                **{f"g_ref_{k}": v["g_ref"] for k, v in rdfs.items()}}
     if triplets:
-        adfs = compare_adfs(traj, reference, triplets, parse_cutoff(cutoff), progress=not quiet)
-        summary["adf"] = {k: {"jsd": v["jsd"]} for k, v in adfs.items()}
+        adfs = compare_adfs(traj, reference, triplets, parse_cutoff(cutoff), verbose=not quiet)
+        summary["adf"] = {k: {"jsd_base2": v["jsd_base2"]} for k, v in adfs.items()}
     have_labels = all(t.energies is not None and t.forces is not None for t in (traj, reference))
-    if have_labels and traj.n_frames != reference.n_frames:
+    if not have_labels:
+        summary["violations"] = "skipped: the trajectories carry no energies and forces"
+    elif traj.timestep is None or reference.timestep is None:
         have_labels = False
-        summary["violations"] = "skipped: EV and FV compare the same frames, and the frame counts differ"
+        summary["violations"] = "skipped: EV and FV compare frames at the same times; give --timestep"
     if have_labels:
         violations = trajectory_violations(traj, reference)
         summary["energy_violation_gmean"] = violations.energy_gmean
         summary["force_violation_gmean"] = violations.force_gmean
+        summary["violation_times_ps"] = violations.times
         summary["energy_violation"] = violations.energy
         summary["force_violation"] = violations.force
-    elif "violations" not in summary:
-        summary["violations"] = "skipped: the trajectories carry no energies and forces"
     csv, js, png = outputs(trajectory, "metrics", output, plot)
     write_csv(csv, columns)
     write_json(js, summary)
     plot_curves(png, columns["r"], {k: v["g"] for k, v in rdfs.items()}, "r (Å)", "g(r)",
                 {k: v["g_ref"] for k, v in rdfs.items()}, title=f"{trajectory.name} vs {ref.name}")
     for key, value in summary["rdf"].items():
-        typer.echo(f"RDF {key}: WF {value['wright_factor']:.4g}  JSD {value['jsd']:.4g}")
+        typer.echo(f"RDF {key}: WF {value['wright_factor']:.4g}  JSD (bits) {value['jsd_base2']:.4g}")
     if have_labels:
         typer.echo(f"EV gmean {summary['energy_violation_gmean']:.4g}  FV gmean {summary['force_violation_gmean']:.4g}")
     report(csv, js, png)
@@ -294,7 +299,7 @@ def phases(trajectory: Path = TRAJ, method: str = typer.Option("ptm", "--method"
     from egraff.analysis.plots import plot_phases
 
     traj = load(trajectory, types, timestep, start, stop, step)
-    res = PhaseFractions(traj, method, all_structures, progress=not quiet).run().results
+    res = PhaseFractions(traj, method, all_structures, verbose=not quiet).run().results
     x = traj.times if traj.timestep else res.steps
     csv, js, png = outputs(trajectory, f"phases_{method}", output, plot)
     write_csv(csv, {"t_ps" if traj.timestep else "step": x,

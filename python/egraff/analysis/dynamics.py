@@ -6,9 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
-from egraff.analysis._base import Results
+from egraff.analysis._base import AnalysisBase
 from egraff.analysis.structure import parse_names
-from egraff.analysis.trajectory import Trajectory, unwrapped_positions
+from egraff.analysis.trajectory import unwrapped_positions
 
 #: 1 Å²/ps in m²/s
 ANGSTROM2_PER_PS = 1e-8
@@ -47,31 +47,45 @@ def diffusion_coefficient(times: np.ndarray, msd: np.ndarray, fit: tuple[float, 
     return float(slope / (2 * dimensions))
 
 
-class MSD:
+class MSD(AnalysisBase):
     """Mean-squared displacement per element and its self-diffusion coefficient.
 
     Positions are unwrapped first when the file does not say they already are (summing per-frame
-    minimum-image moves). With ``remove_drift`` (default, as Fu et al.) the centre of mass of the
-    whole system (atomic masses where the names are elements, else equal weights) is subtracted per
-    frame. MSD is averaged over all time origins (:func:`windowed_msd`); D from :func:`diffusion_coefficient`.
+    minimum-image moves along periodic axes). With ``remove_drift`` (default, as Fu et al.) the centre
+    of mass of the whole system (atomic masses where the names are elements, else equal weights) is
+    subtracted per frame. MSD is averaged over all time origins (:func:`windowed_msd`, which
+    MDAnalysis's ``EinsteinMSD`` also computes); D from :func:`diffusion_coefficient`. The selected
+    frames must be evenly spaced in time.
 
-    ``results``: ``times`` (ps), ``msd[element]`` and ``msd["all"]`` (Å²), ``diffusion[...]`` (Å²/ps;
-    × 1e-8 for m²/s).
+    ``results``: ``times`` (lag times, ps), ``msd[element]`` and ``msd["all"]`` (Å²),
+    ``diffusion[...]`` (Å²/ps; × 1e-8 for m²/s).
     """
 
-    def __init__(self, trajectory: Trajectory, elements: str | Sequence[str] | None = None,
-                 remove_drift: bool = True, fit: tuple[float, float] = (0.2, 0.6)):
-        self.trajectory = trajectory
-        names = trajectory.elements if elements is None else elements
-        self.elements = [e[0] for e in parse_names(names, 1, "element", trajectory.elements)]
+    description = "MSD"
+
+    def __init__(self, trajectory, elements: str | Sequence[str] | None = None, remove_drift: bool = True,
+                 fit: tuple[float, float] = (0.2, 0.6), verbose: bool = False):
+        super().__init__(trajectory, verbose)
+        known = self.trajectory.elements
+        self.elements = [e[0] for e in parse_names(known if elements is None else elements, 1, "element", known)]
+        if not (len(fit) == 2 and 0 <= fit[0] < fit[1] <= 1):
+            raise ValueError(f"fit must be two fractions 0 ≤ a < b ≤ 1 of the longest lag, got {fit}")
         self.remove_drift = remove_drift
         self.fit = fit
-        self.results = Results()
 
-    def run(self, start: int | None = None, stop: int | None = None, step: int | None = None):
-        traj = self.trajectory[slice(start, stop, step)]
-        if traj.n_frames < 3:
-            raise ValueError(f"{traj.source}: an MSD needs at least 3 frames, {traj.n_frames} selected")
+    def _prepare(self):
+        if self.n_frames < 3:
+            raise ValueError(f"{self.trajectory.source}: an MSD needs at least 3 frames, {self.n_frames} selected")
+        lags = np.diff(self.trajectory.times[self.frames])
+        if not np.allclose(lags, lags[0], rtol=1e-9, atol=0) or lags[0] <= 0:
+            raise ValueError(f"{self.trajectory.source}: the selected frames are not evenly spaced in time; an MSD over "
+                             "time origins needs a constant frame interval (use start/stop/step)")
+
+    def _single_frame(self, frame: int):
+        pass  # the MSD needs every frame at once: see _conclude
+
+    def _conclude(self):
+        traj = self.trajectory[self.frames]
         positions = unwrapped_positions(traj)
         if self.remove_drift:
             weights = atom_masses(traj.symbols)
@@ -83,7 +97,6 @@ class MSD:
             atoms = np.ones(traj.n_atoms, bool) if name == "all" else traj.symbols == name
             r.msd[name] = windowed_msd(positions[:, atoms])
             r.diffusion[name] = diffusion_coefficient(r.times, r.msd[name], self.fit)
-        return self
 
 
 def atom_masses(symbols: np.ndarray) -> np.ndarray:

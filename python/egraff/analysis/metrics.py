@@ -1,7 +1,9 @@
-"""The comparison metrics, one definition each, with their sources.
+"""The comparison metrics of the study, one formula each, with its source next to it.
 
-Structural: Wright's factor (EGraFFBench), Jensen–Shannon divergence, distribution MAE (Fu et al.).
-Dynamic: energy and force violation (EGraFFBench; formulas reconstructed, see :func:`energy_violation`).
+Structural: Wright's factor (EGraFFBench), Jensen–Shannon divergence (base 2), distribution MAE (Fu et al.).
+Dynamic: energy and force violation (EGraFFBench, in the study group's earlier form; see the section
+comment above :func:`relative_violation`), and :func:`contiguity`, which says whether a dataset's
+frames are a trajectory EV/FV can be measured against.
 
 Sources: V. Bihani et al., "EGraFFBench: Evaluation of Equivariant Graph Neural Network Force Fields
 for Atomistic Simulations", Digital Discovery 3, 759 (2024), code github.com/M3RG-IITD/MDBENCHGNN
@@ -15,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from egraff.analysis.trajectory import Trajectory
+from egraff.analysis.trajectory import Trajectory, as_trajectory, minimum_image
 
 
 def wright_factor(g: np.ndarray, g_ref: np.ndarray) -> float:
@@ -29,10 +31,15 @@ def wright_factor(g: np.ndarray, g_ref: np.ndarray) -> float:
     return float(np.sum((g - g_ref) ** 2) / denominator)
 
 
-def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
-    """JSD(P, Q) = ½ KL(P‖M) + ½ KL(Q‖M), M = (P + Q)/2, in bits (0 ≤ JSD ≤ 1; J. Lin, IEEE Trans. Inf.
-    Theory 37, 145 (1991)). P and Q are histograms on the same grid (an RDF, an ADF), each normalised
-    to sum 1 first. Symmetric; 0 exactly when the normalised histograms are equal."""
+def jsd_base2(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen–Shannon divergence in bits (log base 2) — the divergence, not its square root (the JS
+    *distance* that ``scipy.spatial.distance.jensenshannon`` returns):
+
+        JSD(P, Q) = ½ KL(P‖M) + ½ KL(Q‖M),  M = (P + Q)/2,  KL(A‖M) = Σ a log₂(a/m),
+
+    so 0 ≤ JSD ≤ 1 (J. Lin, IEEE Trans. Inf. Theory 37, 145 (1991)). P and Q are histograms on the same
+    grid (an RDF, an ADF), each normalised to sum 1 first. Symmetric; 0 exactly when the normalised
+    histograms are equal. Reported under labels ending in ``jsd_base2``."""
     p, q = _same_grid(p, q)
     if np.any(p < 0) or np.any(q < 0) or p.sum() == 0 or q.sum() == 0:
         raise ValueError("Jensen–Shannon divergence needs non-negative histograms with some weight")
@@ -72,37 +79,43 @@ def egraffbench_r_max(cell: np.ndarray, limit: float = 10.0) -> float:
 
 
 # ------------------------------------------------------------------------------------ energy and force violation
+#
+# EGraFFBench's paper names EV and FV without a formula in its released code; its reviews describe them as
+# the model's energies and forces along its own trajectory against the ground truth's along the reference
+# trajectory from the same start. The form is the study group's earlier definition of energy violation
+# and rollout error, per frame ‖x̂ − x‖ / (‖x̂‖ + ‖x‖), summarised by the geometric mean over the trajectory:
+# A. Thangamuthu, G. Kumar, S. Bishnoi, R. Bhattoo, N. M. A. Krishnan, S. Ranu, "Unravelling the
+# performance of physics-informed graph neural networks for dynamical systems", NeurIPS 2022 Datasets and
+# Benchmarks; R. Bhattoo, S. Ranu, N. M. A. Krishnan, Mach. Learn.: Sci. Technol. 4, 015003 (2023).
 
-def _relative_difference(a: np.ndarray, b: np.ndarray, axis=None) -> np.ndarray:
-    """|a − b| / (|a| + |b|) (norms over ``axis`` for vectors), 0 where both are zero."""
-    diff = np.linalg.norm(a - b, axis=axis) if axis is not None else np.abs(a - b)
-    size = (np.linalg.norm(a, axis=axis) + np.linalg.norm(b, axis=axis)) if axis is not None else np.abs(a) + np.abs(b)
-    return np.divide(diff, size, out=np.zeros_like(diff, dtype=np.float64), where=size > 0)
+
+def relative_violation(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """‖x̂ − x‖ / (‖x̂‖ + ‖x‖) per frame, the 2-norm over everything after the first axis (0 where both are 0).
+
+    In [0, 1]; symmetric; unchanged when both are scaled by the same factor; 1 for opposite vectors.
+    """
+    predicted, reference = _same_grid(predicted, reference)
+    flat = lambda x: x.reshape(x.shape[0], -1)  # noqa: E731
+    difference = np.linalg.norm(flat(predicted - reference), axis=1)
+    size = np.linalg.norm(flat(predicted), axis=1) + np.linalg.norm(flat(reference), axis=1)
+    return np.divide(difference, size, out=np.zeros_like(difference), where=size > 0)
 
 
 def energy_violation(energy: np.ndarray, energy_ref: np.ndarray) -> np.ndarray:
-    """EV(t) = |Ê(t) − E(t)| / (|Ê(t)| + |E(t)|) per frame (Ê model, E reference; 0 where both are 0).
+    """EV(t) = |Ê(t) − E(t)| / (|Ê(t)| + |E(t)|) per frame (Ê model, E reference), see the section comment.
 
-    EGraFFBench names this metric but its exact formula could not be recovered from the paper or code;
-    this is egraff's definition. It lies in [0, 1], is symmetric, unchanged when both energies are
-    scaled by the same factor, and 1 when they have opposite signs. It depends on the energy zero:
-    pass total potential energies on the reference's scale (DFT totals make it small; subtract the same
-    per-atom baseline from both to sharpen it).
+    It depends on the energy zero: pass total potential energies on the reference's scale (DFT totals
+    make it small; subtract the same per-atom baseline from both to sharpen it).
     """
-    energy, energy_ref = _same_grid(energy, energy_ref)
-    return _relative_difference(energy, energy_ref)
+    return relative_violation(np.asarray(energy, dtype=np.float64)[:, None], np.asarray(energy_ref, dtype=np.float64)[:, None])
 
 
 def force_violation(forces: np.ndarray, forces_ref: np.ndarray) -> np.ndarray:
-    """FV(t) = (1/N) Σ_i ‖F̂_i(t) − F_i(t)‖ / (‖F̂_i(t)‖ + ‖F_i(t)‖) per frame, forces [F, N, 3].
-
-    egraff's reconstruction of EGraFFBench's force violation (exact formula not recovered): per-atom
-    relative force error in [0, 1] (1 for opposite forces), invariant to a common scale, averaged over atoms.
-    """
-    forces, forces_ref = _same_grid(forces, forces_ref)
+    """FV(t) = ‖F̂(t) − F(t)‖ / (‖F̂(t)‖ + ‖F(t)‖) per frame, forces [F, N, 3], norms over all 3N components."""
+    forces = np.asarray(forces, dtype=np.float64)
     if forces.ndim != 3 or forces.shape[-1] != 3:
         raise ValueError(f"forces must have shape (frames, atoms, 3), got {forces.shape}")
-    return _relative_difference(forces, forces_ref, axis=-1).mean(axis=1)
+    return relative_violation(forces, forces_ref)
 
 
 def geometric_mean(values: np.ndarray) -> float:
@@ -115,47 +128,64 @@ def geometric_mean(values: np.ndarray) -> float:
 
 @dataclass
 class Violations:
-    """EV(t), FV(t) and their geometric means over time; ``variant`` is "trajectory" or "reference-on-model"."""
+    """EV(t), FV(t) at ``times`` (ps; None when unknown) and their geometric means over the trajectory;
+    ``variant`` is "trajectory" or "reference-on-model"."""
 
     variant: str
+    times: np.ndarray | None
     energy: np.ndarray
     force: np.ndarray
     energy_gmean: float
     force_gmean: float
 
 
-def trajectory_violations(model: Trajectory, reference: Trajectory) -> Violations:
-    """Variant (a): model and reference trajectories run from the same initial state, compared frame by frame.
+def common_frames(model: Trajectory, reference: Trajectory, tolerance: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """(model frames, reference frames) at the times both have, within ``tolerance`` × the shorter frame interval."""
+    t_model, t_ref = model.times, reference.times
+    spacing = min(np.min(np.diff(t)) if t.size > 1 else np.inf for t in (t_model, t_ref))
+    tol = tolerance * spacing if np.isfinite(spacing) else 1e-9
+    nearest = np.clip(np.searchsorted(t_ref, t_model), 1, max(t_ref.size - 1, 1))
+    candidates = np.stack([nearest - 1, np.minimum(nearest, t_ref.size - 1)])
+    best = candidates[np.argmin(np.abs(t_ref[candidates] - t_model), axis=0), np.arange(t_model.size)]
+    match = np.abs(t_ref[best] - t_model) <= tol
+    return np.nonzero(match)[0], best[match]
 
-    Both must carry energies and forces on the same frames. The first frame is shared by construction
-    (EV = FV = 0 there) and is left out of the geometric mean, which would otherwise always be 0.
+
+def trajectory_violations(model, reference) -> Violations:
+    """EV and FV of a model trajectory against a ground-truth trajectory from the same start: the model's
+    energies and forces along its own trajectory against the reference's along its own, frame by frame at
+    the times both have (e.g. model dumped every 10 steps, reference every 15: every 30 steps), up to the
+    end of the shorter run; geometric means over those frames. Both need energies, forces and times.
     """
+    model, reference = as_trajectory(model), as_trajectory(reference)
     for traj in (model, reference):
         if traj.energies is None or traj.forces is None:
             raise ValueError(f"{traj.source} has no energies and forces; write them (extxyz/ASE .traj with a "
-                             "calculator, or use variant (b) with the reference potential)")
-    if model.n_frames != reference.n_frames or model.n_atoms != reference.n_atoms:
-        raise ValueError(f"{model.source} has {model.n_frames} frames of {model.n_atoms} atoms but {reference.source} "
-                         f"has {reference.n_frames} of {reference.n_atoms}; compare the same frames of the same system")
-    if model.n_frames < 2:
-        raise ValueError("variant (a) needs at least two frames (the first is the shared initial state)")
-    ev = energy_violation(model.energies, reference.energies)
-    fv = force_violation(model.forces, reference.forces)
-    return Violations("trajectory", ev, fv, geometric_mean(ev[1:]), geometric_mean(fv[1:]))
+                             "calculator) or evaluate the reference potential on the model's frames instead")
+    if model.n_atoms != reference.n_atoms or not np.array_equal(model.symbols, reference.symbols):
+        raise ValueError(f"{model.source} and {reference.source} do not hold the same atoms in the same order")
+    ours, theirs = common_frames(model, reference)
+    if ours.size < 2:
+        raise ValueError(f"{model.source} and {reference.source} share {ours.size} frame time(s); EV/FV need a common "
+                         "time grid (same start, frame intervals with a common multiple, correct timesteps)")
+    ev = energy_violation(model.energies[ours], reference.energies[theirs])
+    fv = force_violation(model.forces[ours], reference.forces[theirs])
+    return Violations("trajectory", model.times[ours], ev, fv, geometric_mean(ev), geometric_mean(fv))
 
 
-def reference_on_model_violations(model: Trajectory, reference_potential: Callable, progress: bool = False) -> Violations:
-    """Variant (b): the reference potential evaluated on the model's own frames (possible for teacher data).
+def reference_on_model_violations(model, reference_potential: Callable, verbose: bool = False) -> Violations:
+    """Variant for teacher data: the reference potential evaluated on the model's own frames.
 
     ``reference_potential`` is an ASE calculator or a function ``atoms → (energy, forces)``; the model
     trajectory must carry its own energies and forces. Every frame counts in the geometric mean.
     """
-    from egraff.analysis._base import progress as track
+    from egraff.progress import track
 
+    model = as_trajectory(model)
     if model.energies is None or model.forces is None:
         raise ValueError(f"{model.source} has no energies and forces of the model; write them with the trajectory")
     energies, forces = [], []
-    for frame in track(range(model.n_frames), model.n_frames, "reference on model frames", progress):
+    for frame in track(range(model.n_frames), model.n_frames, "reference on model frames", verbose):
         atoms = model.atoms(frame)
         if callable(reference_potential) and not hasattr(reference_potential, "get_potential_energy"):
             energy, force = reference_potential(atoms)
@@ -166,4 +196,63 @@ def reference_on_model_violations(model: Trajectory, reference_potential: Callab
         forces.append(force)
     ev = energy_violation(model.energies, np.array(energies))
     fv = force_violation(model.forces, np.array(forces))
-    return Violations("reference-on-model", ev, fv, geometric_mean(ev), geometric_mean(fv))
+    return Violations("reference-on-model", model.times if model.timestep else None, ev, fv, geometric_mean(ev),
+                      geometric_mean(fv))
+
+
+# ------------------------------------------------------------------------------------ contiguous trajectories
+
+@dataclass
+class Contiguity:
+    """Whether frames are a contiguous trajectory, with the statistics that decided it."""
+
+    contiguous: bool
+    consecutive_rms: float  # Å, median RMS displacement between consecutive frames
+    random_rms: float  # Å, median RMS displacement between randomly paired frames
+    reason: str
+
+
+def contiguity(frames, threshold: float = 0.5, n_pairs: int = 500, seed: int = 0) -> Contiguity:
+    """Are ``frames`` (a Trajectory, an MDAnalysis universe or a sequence of ``ase.Atoms`` of the same atoms) a
+    contiguous trajectory, or samples in no time order?
+
+    Consecutive frames of an MD trajectory saved faster than its decorrelation time are closer to each
+    other than random pairs of its frames; for random samples consecutive pairs are random pairs. The
+    frames are contiguous when the median RMS displacement between consecutive frames is below
+    ``threshold`` × that between random pairs. Displacements are minimum-image along periodic axes; a
+    structure periodic along no axis (a molecule) is first aligned on the other frame (Kabsch), so
+    rotation and translation do not count.
+    """
+    traj = frames if isinstance(frames, Trajectory) else _frames_trajectory(frames)
+    traj = as_trajectory(traj)
+    if traj.n_frames < 3:
+        raise ValueError(f"{traj.source}: {traj.n_frames} frames are too few to tell a trajectory from samples")
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, traj.n_frames, (2, n_pairs))
+    keep = first != second
+    consecutive = np.median([_rms_displacement(traj, k, k + 1) for k in range(traj.n_frames - 1)])
+    random = np.median([_rms_displacement(traj, i, j) for i, j in zip(first[keep], second[keep])])
+    contiguous = bool(consecutive < threshold * random)
+    verdict = "a contiguous trajectory" if contiguous else "samples in no time order"
+    return Contiguity(contiguous, float(consecutive), float(random),
+                      f"consecutive frames move {consecutive:.3g} Å (RMS, median) against {random:.3g} Å between random "
+                      f"pairs (ratio {consecutive / random:.2g}, threshold {threshold:g}): {verdict}")
+
+
+def _frames_trajectory(frames) -> Trajectory:
+    frames = list(frames)
+    return Trajectory(symbols=frames[0].get_chemical_symbols(), positions=np.array([a.positions for a in frames]),
+                      cells=np.array([a.cell.array for a in frames]), pbc=frames[0].pbc, steps=np.arange(len(frames)),
+                      source="frames")
+
+
+def _rms_displacement(traj: Trajectory, i: int, j: int) -> float:
+    a, b = traj.positions[i], traj.positions[j]
+    if traj.pbc.any():
+        moves = minimum_image(b - a, traj.cells[i], traj.pbc)
+    else:  # molecules: rigid-body motion removed by the Kabsch rotation of b onto a
+        a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+        u, _, vt = np.linalg.svd(b.T @ a)
+        d = np.sign(np.linalg.det(u @ vt))
+        moves = b @ (u @ np.diag([1.0, 1.0, d]) @ vt) - a
+    return float(np.sqrt(np.mean(np.sum(moves**2, axis=1))))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from egraff.analysis._base import AnalysisBase
-from egraff.analysis.trajectory import Trajectory
 
 METHODS = ("ptm", "cna", "diamond")
 
@@ -47,9 +46,8 @@ class PhaseFractions(AnalysisBase):
 
     description = "phases"
 
-    def __init__(self, trajectory: Trajectory, method: str = "ptm", all_structures: bool = False,
-                 progress: bool = False):
-        super().__init__(trajectory, progress)
+    def __init__(self, trajectory, method: str = "ptm", all_structures: bool = False, verbose: bool = False):
+        super().__init__(trajectory, verbose)
         self.modifier = _modifier(method, all_structures)
         self.method = method
 

@@ -24,9 +24,10 @@ from typing import Sequence
 
 import numpy as np
 
+from egraff.analysis._base import positive
 from egraff.analysis.metrics import distribution_mae
 from egraff.analysis.structure import RDF, bonded_edges, cutoff_matrix
-from egraff.analysis.trajectory import Trajectory, minimum_image
+from egraff.analysis.trajectory import Trajectory, as_trajectory, minimum_image
 
 #: Fu et al.'s thresholds
 BOND_DEVIATION_THRESHOLD = 0.5  # Å
@@ -76,9 +77,11 @@ def bond_lengths(trajectory: Trajectory, bonds: np.ndarray) -> np.ndarray:
     return np.linalg.norm(folded, axis=-1)
 
 
-def bond_stability(trajectory: Trajectory, reference: Trajectory,
-                   threshold: float = BOND_DEVIATION_THRESHOLD) -> StabilityResult:
-    """Bond-length deviation criterion (see module docstring); needs ``trajectory.timestep``."""
+def bond_stability(trajectory, reference, threshold: float = BOND_DEVIATION_THRESHOLD) -> StabilityResult:
+    """Bond-length deviation criterion (see module docstring); needs ``trajectory.timestep``. Trajectories may be
+    egraff :class:`Trajectory` objects or MDAnalysis universes."""
+    trajectory, reference = as_trajectory(trajectory), as_trajectory(reference)
+    positive("threshold", threshold, unit="Å")
     if trajectory.n_atoms != reference.n_atoms or not np.array_equal(trajectory.symbols, reference.symbols):
         raise ValueError(f"{trajectory.source} and {reference.source} are not the same molecule (atoms differ)")
     bonds, mean_length = reference_bonds(reference)
@@ -88,10 +91,13 @@ def bond_stability(trajectory: Trajectory, reference: Trajectory,
     return StabilityResult("bond", times, deviation, threshold, frame, stable)
 
 
-def rdf_stability(trajectory: Trajectory, reference: Trajectory, threshold: float,
-                  pairs: str | Sequence | None = None, window_ps: float = RDF_WINDOW_PS, r_max: float = RDF_R_MAX,
-                  n_bins: int = RDF_BINS, progress: bool = False) -> StabilityResult:
+def rdf_stability(trajectory, reference, threshold: float, pairs: str | Sequence | None = None,
+                  window_ps: float = RDF_WINDOW_PS, r_max: float = RDF_R_MAX, n_bins: int = RDF_BINS,
+                  verbose: bool = False) -> StabilityResult:
     """RDF-MAE criterion on sliding windows of ``window_ps`` (see module docstring); needs ``timestep``."""
+    trajectory, reference = as_trajectory(trajectory), as_trajectory(reference)
+    positive("threshold", threshold)
+    positive("window_ps", window_ps, unit="ps")
     times = trajectory.times
     interval = float(np.median(np.diff(times))) if trajectory.n_frames > 1 else np.inf
     window = int(round(window_ps / interval)) if np.isfinite(interval) and interval > 0 else 0
@@ -99,8 +105,8 @@ def rdf_stability(trajectory: Trajectory, reference: Trajectory, threshold: floa
         raise ValueError(f"a {window_ps} ps window needs frames every ≤ {window_ps} ps and a trajectory at least "
                          f"that long; {trajectory.source} has {trajectory.n_frames} frames {interval:g} ps apart")
     options = dict(pairs=pairs, r_max=r_max, n_bins=n_bins)
-    ref = RDF(reference, **options, progress=progress).run()
-    sim = RDF(trajectory, **options, keep_frames=True, progress=progress).run()
+    ref = RDF(reference, **options, verbose=verbose).run()
+    sim = RDF(trajectory, **options, keep_frames=True, verbose=verbose).run()
     pair_keys = [k for k in sim.results.frame_keys if k != "total"]
     pair_names = [tuple(k.split("-")) for k in pair_keys]
     cumulative = np.concatenate([np.zeros((1, *sim.results.frame_counts.shape[1:])),

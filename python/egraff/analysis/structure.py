@@ -1,8 +1,9 @@
 """Structure: radial distribution functions, coordination numbers, angular distributions and h(r).
 
 Distances come from the project's neighbour list (:func:`egraff.data.graph.neighbor_graph`, vesin cell
-lists), so the cost per frame is O(N), and every pair within ``r_max`` is the minimum image because
-``r_max`` may not exceed half the narrowest cell width.
+lists), so the cost per frame is O(N); periodic images exist only along the trajectory's periodic
+axes, and every pair within ``r_max`` is the minimum image because ``r_max`` may not exceed half the
+narrowest periodic cell width.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from egraff.analysis._base import AnalysisBase
+from egraff.analysis._base import AnalysisBase, positive
 from egraff.analysis.trajectory import Trajectory, max_minimum_image_radius
 from egraff.data.graph import neighbor_graph
 
@@ -101,6 +102,10 @@ class RDF(AnalysisBase):
     under NPT the per-frame volume keeps an ideal gas at 1 on average. g_AB = g_BA. The total RDF
     ("total") counts all ordered pairs with N_ideal = N(N − 1) or N².
 
+    A structure that is not periodic along every axis (a molecule, a slab) has no density of its own:
+    V_f is then ``volume`` when given, else the frame's cell volume — ASE ``get_rdf``'s "standard solid
+    state definition", which EGraFFBench applies to molecules in the box their dataset gives them.
+
     ``results``: ``edges``, ``bins`` (centres), ``count[pair]`` (summed ordered-pair histogram),
     ``rdf[pair]``, ``coordination[pair]`` (mean number of B atoms within r of an A atom, cumulative
     at the upper bin edges; equals ρ_B ∫ 4πr² g_AB dr with ρ_B = N_ideal / (N_A·V)), ``n_frames``.
@@ -109,23 +114,25 @@ class RDF(AnalysisBase):
 
     description = "RDF"
 
-    def __init__(self, trajectory: Trajectory, pairs: str | Sequence | None = None, r_max: float | None = None,
+    def __init__(self, trajectory, pairs: str | Sequence | None = None, r_max: float | None = None,
                  n_bins: int | None = None, bin_width: float = 0.05, r_min: float = 0.0,
-                 ideal_pairs: str = "distinct", keep_frames: bool = False, progress: bool = False):
-        super().__init__(trajectory, progress)
-        if not trajectory.pbc.all():
-            raise ValueError(f"{trajectory.source} is not periodic in all directions; g(r) needs a bulk cell "
-                             "(use DistanceHistogram for h(r) of a molecule)")
+                 ideal_pairs: str = "distinct", volume: float | None = None, keep_frames: bool = False,
+                 verbose: bool = False):
+        super().__init__(trajectory, verbose)
+        trajectory = self.trajectory
         if ideal_pairs not in IDEAL_PAIRS:
             raise ValueError(f"ideal_pairs must be one of {', '.join(IDEAL_PAIRS)}, not {ideal_pairs!r}")
+        self.volumes = self._normalising_volumes(volume)
         limit = max_minimum_image_radius(trajectory)
-        r_max = min(limit, 10.0) if r_max is None else float(r_max)
+        r_max = min(limit, 10.0) if r_max is None else float(positive("r_max", r_max, unit="Å"))
         if r_max > limit * (1 + 1e-12):
             raise ValueError(f"r_max {r_max:g} Å exceeds half the narrowest cell width ({limit:.4g} Å) of "
                              f"{trajectory.source}; use r_max ≤ {limit:.4g} so every pair has one minimum image")
         if not 0 <= r_min < r_max:
             raise ValueError(f"need 0 ≤ r_min < r_max, got r_min {r_min:g}, r_max {r_max:g}")
-        n_bins = int(n_bins) if n_bins else max(1, int(round((r_max - r_min) / bin_width)))
+        if n_bins is None:
+            n_bins = max(1, int(round((r_max - r_min) / positive("bin_width", bin_width, unit="Å"))))
+        n_bins = positive("n_bins", n_bins, integer=True)
         self.edges = np.linspace(r_min, r_max, n_bins + 1)
         self.ideal_pairs = ideal_pairs
         self.keep_frames = keep_frames
@@ -137,6 +144,20 @@ class RDF(AnalysisBase):
         self.type_of = np.array([elements.index(s) for s in trajectory.symbols])
         self.n_types = len(elements)
         self.elements = elements
+
+    def _normalising_volumes(self, volume: float | None) -> np.ndarray:
+        """V_f of each frame: the cell volume, or ``volume`` for a structure that is not periodic everywhere."""
+        traj = self.trajectory
+        if volume is not None:
+            if traj.pbc.all():
+                raise ValueError(f"{traj.source} is periodic: its density comes from its cell; give volume only "
+                                 "for a molecule or a slab")
+            return np.full(traj.n_frames, float(positive("volume", volume, unit="Å³")))
+        volumes = traj.volumes
+        if not traj.pbc.all() and np.any(volumes < 1e-9):
+            raise ValueError(f"{traj.source} is not periodic and has no cell volume to normalise g(r) by; pass "
+                             "volume= (e.g. the box of the reference structure), or use DistanceHistogram for h(r)")
+        return volumes
 
     def _prepare(self):
         n_bins = len(self.edges) - 1
@@ -158,7 +179,7 @@ class RDF(AnalysisBase):
     def _single_frame(self, frame: int):
         histogram = self.frame_histogram(frame)
         self._count += histogram
-        weighted = histogram * self.trajectory.volumes[frame]
+        weighted = histogram * self.volumes[frame]
         self._weighted += weighted
         if self.keep_frames:
             self._frame_counts.append(np.stack([self._select(weighted, p) for p in self._keys()]))
@@ -268,15 +289,15 @@ class ADF(AnalysisBase):
 
     description = "ADF"
 
-    def __init__(self, trajectory: Trajectory, triplets: str | Sequence, cutoff: float | Mapping | None = None,
-                 n_bins: int = 180, progress: bool = False):
-        super().__init__(trajectory, progress)
-        elements = trajectory.elements
+    def __init__(self, trajectory, triplets: str | Sequence, cutoff: float | Mapping | None = None,
+                 n_bins: int = 180, verbose: bool = False):
+        super().__init__(trajectory, verbose)
+        elements = self.trajectory.elements
         self.triplets = parse_names(triplets, 3, "element triplet", elements)
         self.elements = elements
-        self.type_of = np.array([elements.index(s) for s in trajectory.symbols])
+        self.type_of = np.array([elements.index(s) for s in self.trajectory.symbols])
         self.cutoffs = cutoff_matrix(elements, cutoff)
-        self.edges = np.linspace(0.0, 180.0, n_bins + 1)
+        self.edges = np.linspace(0.0, 180.0, positive("n_bins", n_bins, integer=True) + 1)
 
     def _prepare(self):
         self._count = {t: np.zeros(len(self.edges) - 1) for t in self.triplets}
@@ -326,11 +347,12 @@ class DistanceHistogram(AnalysisBase):
 
     description = "h(r)"
 
-    def __init__(self, trajectory: Trajectory, r_max: float = 10.0, n_bins: int = 500, progress: bool = False):
-        super().__init__(trajectory, progress)
-        if trajectory.n_atoms < 2:
-            raise ValueError(f"{trajectory.source} has fewer than two atoms, so no distances")
-        self.edges = np.linspace(0.0, float(r_max), int(n_bins) + 1)
+    def __init__(self, trajectory, r_max: float = 10.0, n_bins: int = 500, verbose: bool = False):
+        super().__init__(trajectory, verbose)
+        if self.trajectory.n_atoms < 2:
+            raise ValueError(f"{self.trajectory.source} has fewer than two atoms, so no distances")
+        self.edges = np.linspace(0.0, float(positive("r_max", r_max, unit="Å")),
+                                 positive("n_bins", n_bins, integer=True) + 1)
 
     def _prepare(self):
         self._count = np.zeros(len(self.edges) - 1)

@@ -1,7 +1,12 @@
-"""Trajectories for analysis: one reader for LAMMPS text dumps, extxyz and ASE ``.traj`` files.
+"""Trajectories for analysis: one reader for LAMMPS text dumps, extxyz and ASE ``.traj`` files, and
+MDAnalysis universes taken as they are.
 
 Cells are 3×3 arrays whose rows are the lattice vectors (ASE convention). Positions are Å, times ps,
 energies eV, forces eV/Å. Atoms are ordered by LAMMPS atom id (dumps) or file order (ASE formats).
+Periodicity is per axis: a dump's ``ITEM: BOX BOUNDS`` flags (periodic only for ``pp``; a molecule
+run with ``boundary s s s`` is not periodic at all), an ASE frame's ``pbc``, an MDAnalysis frame's
+``dimensions`` (None: not periodic). Every analysis honours it: no periodic images along an axis that
+is not periodic.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ class Trajectory:
         self.cells = np.broadcast_to(np.asarray(self.cells, dtype=np.float64), (n_frames, 3, 3)).copy()
         self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
         self.steps = np.asarray(self.steps, dtype=np.int64)
+        if self.energies is not None:
+            self.energies = np.asarray(self.energies, dtype=np.float64).reshape(n_frames)
+        if self.forces is not None:
+            self.forces = np.asarray(self.forces, dtype=np.float64).reshape(self.positions.shape)
+        if self.timestep is not None:
+            from egraff.analysis._base import positive
+
+            self.timestep = float(positive("timestep", self.timestep, unit="ps per step"))
         if self.positions.ndim != 3 or self.positions.shape[1:] != (len(self.symbols), 3):
             raise ValueError(f"{self.source}: positions have shape {self.positions.shape}, expected "
                              f"(frames, {len(self.symbols)}, 3)")
@@ -89,6 +102,51 @@ class Trajectory:
         from ase import Atoms
 
         return Atoms(symbols=list(self.symbols), positions=self.positions[frame], cell=self.cells[frame], pbc=self.pbc)
+
+    @classmethod
+    def from_mdanalysis(cls, group, timestep: float | None = None) -> "Trajectory":
+        """Every frame of an MDAnalysis ``Universe`` or ``AtomGroup`` (its atoms only).
+
+        Names are the topology's elements where it has them, else its atom types (map LAMMPS types
+        with ``universe.add_TopologyAttr("elements", [...])``). A frame without ``dimensions`` is
+        not periodic. ``timestep`` (ps per frame) defaults to the reader's ``dt``; forces come along
+        when every frame has them. Positions are MDAnalysis's (float32 for most readers).
+        """
+        from MDAnalysis.lib.mdamath import triclinic_vectors
+
+        atoms = group.atoms
+        universe = atoms.universe
+        try:
+            names = atoms.elements
+        except AttributeError:  # MDAnalysis's NoDataError: the topology has no elements
+            names = None
+        if names is None or not all(str(n).strip() for n in names):
+            names = atoms.types
+        positions, cells, periodic, forces = [], [], [], []
+        for ts in universe.trajectory:
+            positions.append(atoms.positions.astype(np.float64))
+            periodic.append(ts.dimensions is not None)
+            cells.append(triclinic_vectors(ts.dimensions).astype(np.float64) if ts.dimensions is not None
+                         else np.zeros((3, 3)))
+            if ts.has_forces:
+                forces.append(atoms.forces.astype(np.float64))
+        source = str(getattr(universe, "filename", None) or universe)
+        if len(set(periodic)) > 1:
+            raise ValueError(f"{source}: some frames have a box and some do not; these analyses need one periodicity")
+        return cls(symbols=np.asarray(names, dtype=str), positions=np.array(positions), cells=np.array(cells),
+                   pbc=periodic[0], steps=np.arange(len(positions)),
+                   timestep=universe.trajectory.dt if timestep is None else timestep,
+                   forces=np.array(forces) if len(forces) == len(positions) else None, source=source)
+
+
+def as_trajectory(source, timestep: float | None = None) -> Trajectory:
+    """``source`` as a :class:`Trajectory`: itself, or every frame of an MDAnalysis Universe/AtomGroup."""
+    if isinstance(source, Trajectory):
+        return source
+    if hasattr(source, "atoms") and hasattr(getattr(source, "atoms"), "universe"):
+        return Trajectory.from_mdanalysis(source, timestep)
+    raise TypeError(f"cannot analyse a {type(source).__name__}; give an egraff Trajectory (read_trajectory) or an "
+                    "MDAnalysis Universe or AtomGroup")
 
 
 # ---------------------------------------------------------------------------------------- geometry

@@ -19,11 +19,11 @@ from egraff.bench.steps import summary_of
 from egraff.files import atomic_write_text
 
 COLUMNS = [  # (CSV column, table header, digits or None for text)
-    ("energy_mae_per_atom", "E MAE (eV/atom)", 3), ("force_mae", "F MAE (eV/Å)", 3),
+    ("energy_mae_per_atom", "E MAE (eV/atom)", 3), ("energy_mae_total", "E MAE (eV)", 3), ("force_mae", "F MAE (eV/Å)", 3),
     ("force_rmse", "F RMSE (eV/Å)", 3), ("stress_mae", "S MAE (eV/Å³)", 3), ("parameters", "params", None),
     ("train_seconds", "train (s)", 3), ("us_per_atom_step", "MD µs/atom-step", 3),
     ("stable_ps", "stable (ps)", 3), ("requested_ps", "run length (ps)", 3), ("rdf_wright_factor", "WF", 3),
-    ("rdf_jsd", "JSD RDF", 3), ("adf_jsd", "JSD ADF", 3), ("energy_violation", "EV", 3),
+    ("rdf_jsd_base2", "JSD RDF (bits)", 3), ("adf_jsd_base2", "JSD ADF (bits)", 3), ("energy_violation", "EV", 3),
     ("force_violation", "FV", 3), ("crystalline_fraction", "crystalline (model)", 3),
     ("crystalline_fraction_ref", "crystalline (ref)", 3), ("diffusion_model", "D model (Å²/ps)", 3),
     ("diffusion_ref", "D ref (Å²/ps)", 3),

@@ -135,7 +135,7 @@ def md(spec: dict, dependencies: dict, directory: Path):
 def lammps_data(spec: dict, dependencies: dict, directory: Path):
     """Frame ``spec["frame"]`` of ``spec["frames"]`` as ``start.data`` (atom_style atomic, masses, types in
     ``spec["type_names"]`` order): the start of an inputs/ script run on a dataset's structure."""
-    from egraff.data.teacher import write_lammps_data
+    from egraff.lammps_adaptor import write_lammps_data
 
     atoms = gather(spec["frames"], dependencies)[spec.get("frame", 0)]
     write_lammps_data(directory / "start.data", atoms, spec["type_names"])

@@ -36,7 +36,7 @@ def run_lammps(commands: list[str]) -> None:
 
 
 def snap_dump(path: Path) -> Path:
-    """Round x y z of every atom line to GRID and write them exactly."""
+    """Round the coordinates (x y z or xu yu zu) of every atom line to GRID and write them exactly."""
     out, columns = [], None
     for line in path.read_text().splitlines():
         if line.startswith("ITEM: ATOMS"):
@@ -47,7 +47,9 @@ def snap_dump(path: Path) -> Path:
             columns = None
         words = line.split()
         if columns and len(words) == len(columns):
-            for name in ("x", "y", "z"):
+            for name in ("x", "y", "z", "xu", "yu", "zu"):
+                if name not in columns:
+                    continue
                 k = columns.index(name)
                 words[k] = f"{round(float(words[k]) / GRID) * GRID:.10f}"
             line = " ".join(words)
@@ -121,3 +123,19 @@ def lj_crystal_and_melt(tmp_path_factory) -> dict[str, Path]:
                         "fix t all nvt temp 2500 2500 0.1", "run 1550"])
     _made["melt"] = {"crystal": crystal, "melt": melt}
     return _made["melt"]
+
+
+@pytest.fixture(scope="session")
+def molecule_dump(tmp_path_factory) -> Path:
+    """A real LAMMPS run of one ethanol molecule with shrink-wrapped, non-periodic boundaries (``boundary s s s``,
+    as inputs/molecule_md.in): 60 steps of 0.5 fs, no forces, 20 K, every 10 steps, positions unwrapped.
+    The dumped box is the molecule's bounding box, so read as periodic its atoms would touch their images."""
+    if "molecule" not in _made:
+        path = tmp_path_factory.mktemp("molecule") / "ethanol.dump"
+        data = Path(__file__).resolve().parents[2] / "inputs" / "data" / "ethanol.data"
+        run_lammps(["units metal", "atom_style atomic", "atom_modify map yes", "boundary s s s", f"read_data {data}",
+                    "pair_style zero 5.0", "pair_coeff * *", "velocity all create 20.0 4711 mom yes rot yes",
+                    "fix nve all nve", "timestep 0.0005", f"dump d all custom 10 {path} id element xu yu zu",
+                    "dump_modify d element C H O sort id format float %.15g", "run 60"])
+        _made["molecule"] = path
+    return _made["molecule"]

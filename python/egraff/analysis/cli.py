@@ -182,13 +182,14 @@ def msd(trajectory: Path = TRAJ, timestep: Optional[float] = TIMESTEP, ref: Opti
         elements: Optional[str] = typer.Option(None, "--elements", help="e.g. Li,O (default: all)"),
         keep_drift: bool = typer.Option(False, "--keep-drift", help="do not subtract the centre-of-mass motion"),
         types: Optional[str] = TYPES, start: Optional[int] = START, stop: Optional[int] = STOP,
-        step: Optional[int] = STEP, output: Optional[Path] = OUTPUT, plot: Optional[Path] = PLOT):
+        step: Optional[int] = STEP, output: Optional[Path] = OUTPUT, plot: Optional[Path] = PLOT, quiet: bool = QUIET):
     """Mean-squared displacement per element and diffusion coefficients D (Å²/ps and m²/s)."""
     from egraff.analysis.dynamics import ANGSTROM2_PER_PS, MSD
     from egraff.analysis.output import write_csv, write_json
     from egraff.analysis.plots import plot_curves
 
-    res = MSD(load(trajectory, types, timestep, start, stop, step), elements, remove_drift=not keep_drift).run().results
+    res = MSD(load(trajectory, types, timestep, start, stop, step), elements, remove_drift=not keep_drift,
+              verbose=not quiet).run().results
     columns = {"t_ps": res.times, **{f"msd_{k}": m for k, m in res.msd.items()}}
     summary = {"trajectory": str(trajectory), "D_A2_per_ps": res.diffusion,
                "D_m2_per_s": {k: d * ANGSTROM2_PER_PS for k, d in res.diffusion.items()}}

@@ -137,8 +137,9 @@ class RDF(AnalysisBase):
         self.ideal_pairs = ideal_pairs
         self.keep_frames = keep_frames
         elements = trajectory.elements
-        if pairs is None:
-            pairs = [(a, b) for k, a in enumerate(elements) for b in elements[k:]]
+        if pairs is None:  # every pair that has pairs: not A-A of a lone A under "distinct" (a molecule's one O)
+            alone = {e for e in elements if np.count_nonzero(trajectory.symbols == e) < 2 and ideal_pairs == "distinct"}
+            pairs = [(a, b) for k, a in enumerate(elements) for b in elements[k:] if not (a == b and a in alone)]
         # an empty list asks for the total RDF only
         self.pairs = parse_names(pairs, 2, "element pair", elements) if len(pairs) else []
         self.type_of = np.array([elements.index(s) for s in trajectory.symbols])

@@ -330,7 +330,7 @@ def _column(path: Path, table: np.ndarray, line_of: np.ndarray, col: dict, name:
             try:
                 float(value)
             except ValueError:
-                raise ValueError(f"{path} line {line}: column {name} holds {value!r}, which is not a number") from None
+                raise ValueError(f"{path} line {line}: column {name} holds {str(value)!r}, which is not a number") from None
         raise
 
 

@@ -108,19 +108,19 @@ def run_demo(output: Path, inputs: Path, *, progress: bool = True, **options) ->
 
 def write_report(spec: dict, dependencies: dict, directory: Path):
     """The demo report from the finished jobs: training curve, parity, RDFs, metrics table, speed."""
-    from egraff.bench import figures
+    from egraff.analysis import plots
     from egraff.bench.report import Document, number
 
     train = summary_of(dependencies["train"])
     static = summary_of(dependencies["evaluate"])
     run = summary_of(dependencies["md"])
     metrics = summary_of(dependencies["analyse"])
-    figures.training_curve(dependencies["train"] / "run" / "metrics.csv", directory / "training_curve.png")
-    figures.parity(dependencies["evaluate"] / "predictions.npz", directory / "parity.png")
+    plots.training_curve(dependencies["train"] / "run" / "metrics.csv", directory / "training_curve.png")
+    plots.parity(dependencies["evaluate"] / "predictions.npz", directory / "parity.png")
     thermo = steps.thermo_table((dependencies["md"] / "water_md.log").read_text())
-    figures.md_thermo(thermo[:, 1], thermo[:, 2], thermo[:, 3], metrics["stable_ps"], 300.0, directory / "md.png")
+    plots.md_thermo(thermo[:, 1], thermo[:, 2], thermo[:, 3], metrics["stable_ps"], 300.0, directory / "md.png")
     pairs = ["O-O", "H-O", "H-H"]
-    figures.rdf_overlays([(f"{pair} RDF: WF {partial_wright_factor(dependencies, pair)}", dependencies["analyse"] /
+    plots.rdf_overlays([(f"{pair} RDF: WF {partial_wright_factor(dependencies, pair)}", dependencies["analyse"] /
                            "distributions.npz", [pair]) for pair in pairs], directory / "rdf.png")
     doc = Document(f"egraff demo: {spec['model']} water in LAMMPS")
     doc.paragraph(f"Data: **{spec['dataset']}**. Model: **{spec['model']}**, {train['parameters']} parameters, "

@@ -1,16 +1,41 @@
-"""PNG plots of the analyses (headless; see :mod:`egraff.analysis.output`)."""
+"""Every figure egraff draws: the analyses' plots and the demo and benchmark reports' figures, on shared helpers.
+
+Figures use matplotlib's Agg canvas directly (headless, no global backend set for other code in the
+process) and are written atomically (:func:`egraff.files.atomic_open`), so a reader never sees half a PNG.
+"""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from egraff.analysis.output import new_figure, save_figure
+from egraff.files import atomic_open
 
 
-def _draw_curves(ax, x, curves: Mapping[str, np.ndarray], references: Mapping[str, np.ndarray] | None,
-                 xlabel: str, ylabel: str, title: str = ""):
+def new_figure(rows: int = 1, cols: int = 1, size=(6.0, 4.0)):
+    """(figure, axes array [rows, cols]) on an Agg canvas; ``size`` is per panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    return figure, axes
+
+
+def save_figure(figure, path) -> Path:
+    """The figure as PNG (or the format its suffix names), atomically."""
+    with atomic_open(path) as stream:
+        figure.savefig(stream, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
+    return Path(path)
+
+
+def draw_curves(ax, x, curves: Mapping[str, np.ndarray], references: Mapping[str, np.ndarray] | None,
+                xlabel: str, ylabel: str, title: str = ""):
+    """Labelled curves on one axis, each reference dashed in its curve's colour."""
     for k, (label, y) in enumerate(curves.items()):
         colour = f"C{k % 10}"
         ax.plot(x, y, color=colour, label=label)
@@ -27,7 +52,7 @@ def plot_curves(path, x, curves: Mapping[str, np.ndarray], xlabel: str, ylabel: 
                 references: Mapping[str, np.ndarray] | None = None, title: str = ""):
     """Labelled curves on one grid (RDF, ADF, h(r), MSD), each reference dashed in the same colour."""
     figure, axes = new_figure()
-    _draw_curves(axes[0, 0], x, curves, references, xlabel, ylabel, title)
+    draw_curves(axes[0, 0], x, curves, references, xlabel, ylabel, title)
     return save_figure(figure, path)
 
 
@@ -68,5 +93,66 @@ def plot_temperature_panels(path, panels: Sequence[tuple[str, np.ndarray, dict, 
     rows = max(1, len(panels) // max(columns, 1))
     figure, axes = new_figure(rows, columns, size=(4.5, 3.2))
     for ax, (title, x, model, reference, xlabel, ylabel) in zip(axes.ravel(), panels):
-        _draw_curves(ax, x, model, reference, xlabel, ylabel, title)
+        draw_curves(ax, x, model, reference, xlabel, ylabel, title)
+    return save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------- demo and benchmark report figures
+
+def training_curve(metrics_csv: Path, path: Path) -> Path:
+    """Training loss and validation force MAE per epoch."""
+    with open(metrics_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [int(r["epoch"]) for r in rows]
+    figure, axes = new_figure(1, 2, size=(5.0, 3.6))
+    axes[0, 0].semilogy(epochs, [float(r["train/loss"]) for r in rows], "o-", label="train loss")
+    axes[0, 0].semilogy(epochs, [float(r["val/loss"]) for r in rows], "s-", label="validation loss")
+    axes[0, 0].set(xlabel="epoch", ylabel="loss", title="loss")
+    axes[0, 0].legend()
+    axes[0, 1].plot(epochs, [float(r["val/force_mae"]) for r in rows], "o-", color="C2")
+    axes[0, 1].set(xlabel="epoch", ylabel="force MAE (eV/Å)", title="validation force error")
+    return save_figure(figure, path)
+
+
+def parity(predictions: Path, path: Path) -> Path:
+    """Predicted against reference energy per atom and force components."""
+    p = np.load(predictions)
+    figure, axes = new_figure(1, 2, size=(4.6, 4.2))
+    panels = ((p["energy_true"] / p["n_atoms"], p["energy_pred"] / p["n_atoms"], "energy (eV/atom)"),
+              (p["forces_true"].ravel(), p["forces_pred"].ravel(), "force component (eV/Å)"))
+    for ax, (truth, pred, name) in zip(axes[0], panels):
+        ax.scatter(truth, pred, s=4, alpha=0.4, edgecolors="none")
+        lo, hi = min(truth.min(), pred.min()), max(truth.max(), pred.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set(xlabel=f"reference {name}", ylabel=f"model {name}", title=f"{name.split(' (')[0]}: "
+               f"MAE {np.abs(pred - truth).mean():.3g}")
+        ax.set_aspect("equal", adjustable="datalim")
+    return save_figure(figure, path)
+
+
+def rdf_overlays(panels: list[tuple[str, Path, list[str]]], path: Path, columns: int = 3) -> Path:
+    """One panel per (title, distributions.npz, pairs): model RDF (solid) over reference RDF (dashed)."""
+    rows = max(1, -(-len(panels) // columns))
+    figure, axes = new_figure(rows, min(columns, len(panels)), size=(4.2, 3.2))
+    flat = axes.ravel()
+    for ax, (title, distributions, pairs) in zip(flat, panels):
+        d = np.load(distributions)
+        draw_curves(ax, d[f"rdf_{pairs[0]}_r"], {pair: d[f"rdf_{pair}_g"] for pair in pairs},
+                    {pair: d[f"rdf_{pair}_g_ref"] for pair in pairs}, "r (Å)", "g(r)", title)
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    return save_figure(figure, path)
+
+
+def md_thermo(times, temperature, potential_energy, stable_ps: float, target: float, path: Path) -> Path:
+    """Temperature and potential energy of an MD run, with the end of its stable part marked."""
+    figure, axes = new_figure(1, 2, size=(5.0, 3.4))
+    for ax, values, label in ((axes[0, 0], temperature, "temperature (K)"),
+                              (axes[0, 1], potential_energy, "potential energy (eV)")):
+        ax.plot(times, values, color="C0")
+        ax.axvline(stable_ps, color="C3", ls=":", label=f"stable until {stable_ps:.3g} ps")
+        ax.set(xlabel="time (ps)", ylabel=label)
+        ax.legend(fontsize=8)
+    axes[0, 0].axhline(target, color="k", ls="--", lw=0.8)
+    axes[0, 0].set_yscale("log")
     return save_figure(figure, path)

@@ -117,7 +117,7 @@ def _provenance(rows: list[dict]) -> dict:
 
 
 def _rdf_overlays(rows, dependencies, spec, path: Path) -> Path:
-    from egraff.bench.figures import rdf_overlays
+    from egraff.analysis.plots import rdf_overlays
 
     panels = [(f"{r['model']} · {r['case']}", dependencies[f"{e['tag']}|analyse"] / "distributions.npz", ["total"])
               for r, e in zip(rows, spec["rows"])]
@@ -125,7 +125,7 @@ def _rdf_overlays(rows, dependencies, spec, path: Path) -> Path:
 
 
 def _stability_bars(rows, path: Path) -> Path:
-    from egraff.analysis.output import new_figure, save_figure
+    from egraff.analysis.plots import new_figure, save_figure
 
     cases = list(dict.fromkeys(r["case"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -143,7 +143,7 @@ def _stability_bars(rows, path: Path) -> Path:
 
 
 def _error_vs_stability(rows, path: Path) -> Path:
-    from egraff.analysis.output import new_figure, save_figure
+    from egraff.analysis.plots import new_figure, save_figure
 
     figure, axes = new_figure(1, 1, size=(6.0, 4.2))
     ax = axes[0, 0]

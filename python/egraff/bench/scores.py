@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from egraff.files import atomic_path
+from egraff.files import atomic_open
 
 
 def save_npz(path: Path, **arrays) -> Path:
     """``numpy.savez`` written atomically (temporary file in the same folder, then rename)."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+    with atomic_open(path) as stream:
         np.savez(stream, **arrays)
     return Path(path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,14 @@ class _GitHubLikeHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(payload)
+        size, pause = self.server.throttle or (len(payload) or 1, 0.0)
+        try:
+            for start in range(0, len(payload), size):  # a slow link: blocks of `size` bytes, `pause` s apart
+                self.wfile.write(payload[start:start + size])
+                self.wfile.flush()
+                time.sleep(pause)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away (killed)
+            self.close_connection = True
 
 
 class FileServer(http.server.ThreadingHTTPServer):
@@ -71,6 +79,7 @@ class FileServer(http.server.ThreadingHTTPServer):
         self.cut_after: dict[str, int] = {}  # url path -> bytes sent before dropping (once)
         self.override: dict[str, bytes] = {}  # url path -> bytes served instead of the file
         self.honour_range = True
+        self.throttle: tuple[int, float] | None = None  # (bytes per block, seconds between blocks)
 
     @property
     def base_url(self) -> str:

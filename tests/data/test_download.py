@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -105,3 +110,57 @@ def test_registry_dataset_downloads_from_served_mirror(tmp_path, serve, mirror, 
              for split in ("train", "val", "test")}
     assert sizes == {"train": 950, "val": 50, "test": 1000}
     assert len(server.requests) == 3, "load must use the verified cache, not download again"
+
+
+def test_download_killed_with_sigkill_resumes_where_it_stopped(tmp_path, serve):
+    """kill -9 in the middle of a slow download: the rerun asks only for the bytes after the ``.part`` prefix
+    (every block written before the kill survives, and it is the file's own prefix), verifies the sha256,
+    and leaves the final file and nothing else; before the rerun no file carries the final name."""
+    payload = np.random.default_rng(8).bytes(1_500_000)
+    remote = _published(tmp_path / "web", payload)
+    server = serve(tmp_path / "web")
+    server.throttle = (32_768, 0.02)  # ~1.6 MB/s: about a second for the whole file
+    cache = tmp_path / "cache"
+    part = cache / "someone/dataset/sets/frames.bin.part"
+    code = ("import sys; from egraff.data.download import RemoteFile, fetch_file; "
+            f"fetch_file(RemoteFile(*sys.argv[1:4], sys.argv[4], int(sys.argv[5])), cache=sys.argv[6], "
+            "base_url=sys.argv[7], progress=False)")
+    child = subprocess.Popen([sys.executable, "-c", code, remote.repo, remote.commit, remote.path, remote.sha256,
+                              str(remote.size), str(cache), server.base_url])
+    try:
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size >= 400_000):
+            assert child.poll() is None, "the download ended before it could be killed"
+            assert time.monotonic() < deadline, "the download never got going"
+            time.sleep(0.01)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    kept = part.read_bytes()
+    assert 400_000 <= len(kept) < len(payload) and kept == payload[:len(kept)]
+    assert _leftovers(cache) == ["frames.bin.part"]
+
+    server.throttle = None
+    path = fetch_file(remote, cache=cache, base_url=server.base_url, progress=False)
+    assert server.requests[-1]["range"] == f"bytes={len(kept)}-"
+    assert path.read_bytes() == payload
+    assert _leftovers(cache) == ["frames.bin"]
+
+
+def test_mirror_copy_continues_an_interrupted_part_and_verifies_it(tmp_path, payload):
+    """A copy from the mirror killed midway leaves the same ``.part`` as a download and continues the same way:
+    a good prefix is completed (and nothing else is left), a corrupt prefix fails the checksum and is removed."""
+    remote = _published(tmp_path / "mirror", payload)
+    cache = tmp_path / "cache"
+    part = cache / "someone/dataset/sets/frames.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(payload[:100_000])
+    path = fetch_file(remote, cache=cache, mirror=tmp_path / "mirror", progress=False)
+    assert path.read_bytes() == payload and _leftovers(cache) == ["frames.bin"]
+    path.unlink()
+    part.write_bytes(b"\0" * 100_000)  # a prefix that is not the file's: only the checksum can tell
+    with pytest.raises(ChecksumError, match="does not match the pinned"):
+        fetch_file(remote, cache=cache, mirror=tmp_path / "mirror", progress=False)
+    assert _leftovers(cache) == []
+    assert fetch_file(remote, cache=cache, mirror=tmp_path / "mirror", progress=False).read_bytes() == payload

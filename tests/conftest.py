@@ -128,14 +128,14 @@ def lammps_to_atoms(lmp, type_names):
     """The current single-rank LAMMPS configuration as ase.Atoms (ordered by atom ID, periodic)."""
     import ase
 
+    from egraff.lammps_adaptor import LammpsBox
+
     natoms = lmp.get_natoms()
     order = np.argsort(np.array(lmp.numpy.extract_atom("id"))[:natoms])
     positions = np.array(lmp.numpy.extract_atom("x"))[:natoms][order]
     types = np.array(lmp.numpy.extract_atom("type"))[:natoms][order]
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-    lx, ly, lz = np.array(boxhi) - np.array(boxlo)
-    cell = [[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]
-    return ase.Atoms([type_names[t - 1] for t in types], positions=positions - boxlo, cell=cell, pbc=True)
+    box = LammpsBox.from_session(lmp)
+    return ase.Atoms([type_names[t - 1] for t in types], positions=positions - box.origin, cell=box.cell, pbc=True)
 
 
 def run_lmp(script: str, tmp_path: Path, *, nprocs: int = 1, name: str = "in.lammps", env: dict | None = None,

@@ -317,7 +317,7 @@ def read_lammps_data(path: str | os.PathLike, type_names: Sequence[str], atom_st
     """The structure of a LAMMPS data file as ``ase.Atoms`` (no labels), ordered by atom ID.
 
     ``type_names[t - 1]`` is the element of type t. The atom style comes from ``atom_style``, else the
-    ``Atoms # style`` comment, else the number of columns. Positions are unwrapped with the image
+    ``Atoms # style`` comment, else the number of columns (5 or 8: atomic, 7 or 10: full). Positions are unwrapped with the image
     flags when the file has them; masses come from the Masses section when present; velocities
     (Å/ps in the file) become the atoms' velocities. Every axis is periodic: a data file does not
     record the boundary, which the input script sets.
@@ -337,7 +337,8 @@ def read_lammps_data(path: str | os.PathLike, type_names: Sequence[str], atom_st
     n_atoms = int(header.get("atoms", -1))
     if n_atoms < 0 or "Atoms" not in sections:
         raise DataFormatError(f"{path}: no 'N atoms' header line or no Atoms section; is this a LAMMPS data file?")
-    style = atom_style or sections["Atoms"][0] or _guess_atom_style(path, sections["Atoms"][1])
+    comment = sections["Atoms"][0]  # like LAMMPS, a comment that names no atom style is only a comment
+    style = atom_style or (comment if comment in ATOM_STYLES else _guess_atom_style(path, sections["Atoms"][1]))
     if style not in ATOM_STYLES:
         raise DataFormatError(f"{path}: atom style {style!r} is not read here; use one of {', '.join(ATOM_STYLES)}")
     rows = sections["Atoms"][1]

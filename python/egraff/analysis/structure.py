@@ -259,11 +259,12 @@ def cutoff_matrix(elements: Sequence[str], cutoff: float | Mapping | None) -> np
         table = natural_cutoffs(elements)
         return np.array([[table[a, b] for b in elements] for a in elements])
     if np.isscalar(cutoff):
-        return np.full((n, n), float(cutoff))
+        return np.full((n, n), float(positive("cutoff", cutoff, unit="Å")))
     matrix = np.zeros((n, n))
     for pair, r in cutoff.items():
         (a, b), = parse_names([pair] if isinstance(pair, str) else [tuple(pair)], 2, "element pair", elements)
-        matrix[elements.index(a), elements.index(b)] = matrix[elements.index(b), elements.index(a)] = float(r)
+        matrix[elements.index(a), elements.index(b)] = matrix[elements.index(b), elements.index(a)] = \
+            float(positive(f"cutoff {pair}", r, unit="Å"))
     return matrix
 
 

@@ -223,8 +223,8 @@ def contiguity(frames, threshold: float = 0.5, n_pairs: int = 500, seed: int = 0
     structure periodic along no axis (a molecule) is first aligned on the other frame (Kabsch), so
     rotation and translation do not count.
     """
-    traj = frames if isinstance(frames, Trajectory) else _frames_trajectory(frames)
-    traj = as_trajectory(traj)
+    universe = hasattr(frames, "atoms") and hasattr(frames.atoms, "universe")
+    traj = as_trajectory(frames) if isinstance(frames, Trajectory) or universe else _frames_trajectory(frames)
     if traj.n_frames < 3:
         raise ValueError(f"{traj.source}: {traj.n_frames} frames are too few to tell a trajectory from samples")
     rng = np.random.default_rng(seed)

@@ -17,6 +17,8 @@ from typing import Mapping
 
 import numpy as np
 
+from egraff.analysis._base import positive
+
 #: cells whose |det| is below this (Å³) have no volume
 ZERO_VOLUME = 1e-9
 
@@ -41,19 +43,17 @@ class Trajectory:
         self.cells = np.broadcast_to(np.asarray(self.cells, dtype=np.float64), (n_frames, 3, 3)).copy()
         self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
         self.steps = np.asarray(self.steps, dtype=np.int64)
-        if self.energies is not None:
-            self.energies = np.asarray(self.energies, dtype=np.float64).reshape(n_frames)
-        if self.forces is not None:
-            self.forces = np.asarray(self.forces, dtype=np.float64).reshape(self.positions.shape)
         if self.timestep is not None:
-            from egraff.analysis._base import positive
-
             self.timestep = float(positive("timestep", self.timestep, unit="ps per step"))
         if self.positions.ndim != 3 or self.positions.shape[1:] != (len(self.symbols), 3):
             raise ValueError(f"{self.source}: positions have shape {self.positions.shape}, expected "
                              f"(frames, {len(self.symbols)}, 3)")
         if n_frames == 0:
             raise ValueError(f"{self.source} has no frames")
+        if self.energies is not None:
+            self.energies = np.asarray(self.energies, dtype=np.float64).reshape(n_frames)
+        if self.forces is not None:
+            self.forces = np.asarray(self.forces, dtype=np.float64).reshape(self.positions.shape)
         if not np.all(np.isfinite(self.positions)):
             frame = int(np.nonzero(~np.isfinite(self.positions).all(axis=(1, 2)))[0][0])
             raise ValueError(f"frame {frame} of {self.source} has NaN or infinite positions")

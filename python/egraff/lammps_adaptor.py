@@ -254,7 +254,7 @@ def _type_masses(atoms, type_names: Sequence[str]) -> np.ndarray:
     if missing:
         raise DataFormatError(f"{', '.join(missing)} are not element names, so they have no mass; "
                               "give one chemical element per LAMMPS type")
-    return np.array([by_symbol.get(name, atomic_masses[atomic_numbers.get(name, 0)]) for name in type_names],
+    return np.array([by_symbol[name] if name in by_symbol else atomic_masses[atomic_numbers[name]] for name in type_names],
                     dtype=np.float64)
 
 

@@ -63,14 +63,23 @@ def load_checkpoint(path: str | os.PathLike) -> Tuple[torch.nn.Module, dict]:
     from egraff.models import build
 
     path = str(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a directory; give the checkpoint file (a training run writes best_model.pt)")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if _is_torchscript(path):
+        raise CheckpointError(f"{path} is a TorchScript file (an already deployed model?), not a checkpoint; a "
+                              "deployed file needs no export: use it in pair_coeff or EGraFFCalculator as it is")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path} is not a readable egraff checkpoint ({reason}); "
                               "pass a file written by egraff's training engine") from None
+    if isinstance(ckpt, dict) and "pytorch-lightning_version" in ckpt:
+        run_dir = Path(path).resolve().parent.parent
+        raise CheckpointError(f"{path} is the training engine's resume state, not a model checkpoint; export "
+                              f"{run_dir / 'best_model.pt'} (or final_model.pt) from the same run")
     if not isinstance(ckpt, dict) or "egraff_checkpoint" not in ckpt:
         raise CheckpointError(f"{path} is not an egraff checkpoint (no 'egraff_checkpoint' key); for models "
                               "trained with nequip or mace use `egraff export --from nequip|mace`")
@@ -88,6 +97,16 @@ def load_checkpoint(path: str | os.PathLike) -> Tuple[torch.nn.Module, dict]:
         raise CheckpointError(f"the weights in {path} do not fit its {ckpt['architecture']} hyperparameters "
                               f"({str(err).splitlines()[0]})") from None
     return model, ckpt
+
+
+def _is_torchscript(path: str) -> bool:
+    """A TorchScript archive: a zip with a code/ folder (torch.save checkpoints have none)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.partition("/")[2].startswith("code/") for name in archive.namelist())
 
 
 def script_potential(model) -> torch.jit.ScriptModule:

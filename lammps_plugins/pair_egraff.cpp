@@ -65,8 +65,11 @@ std::string failure_cause(const std::exception &e)
   const auto *c10_error = dynamic_cast<const c10::Error *>(&e);
   const auto lines = split_lines(c10_error ? c10_error->what_without_backtrace() : e.what());
   if (lines.empty()) return "no message";
-  if (lines.front().find("failed in the TorchScript interpreter") != std::string::npos) return lines.back();
-  return lines.front();
+  std::string cause = lines.front();
+  if (cause.find("failed in the TorchScript interpreter") != std::string::npos) cause = lines.back();
+  // torch's zip reader appends a paragraph of advice meant for its own developers
+  const auto advice = cause.find(". This is an internal miniz error");
+  return advice == std::string::npos ? cause : cause.substr(0, advice);
 }
 
 std::string shape_str(const torch::Tensor &t)
@@ -211,7 +214,9 @@ void PairEGraFF::settings(int narg, char **arg)
         error->all(FLERR, "pair_style egraff: threads must be a whole number >= 1, got '{}'", value);
       num_threads = (int) n;
     } else if (key == "timing") {
-      report_timing = utils::logical(FLERR, value, false, lmp) == 1;
+      if (value != "yes" && value != "no")
+        error->all(FLERR, "pair_style egraff: timing must be yes or no, got '{}'", value);
+      report_timing = value == "yes";
     } else if (key == "ghost_limit") {
       if (!parse_real(value, ghost_limit) || ghost_limit <= 0.0)
         error->all(FLERR,
@@ -270,10 +275,16 @@ PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
   try {
     m.module = torch::jit::load(path, device, extra);
   } catch (const std::exception &e) {
+    const std::string cause = failure_cause(e);
+    if (cause.find("constants.pkl") != std::string::npos)    // a torch.save zip: no TorchScript code
+      error->all(FLERR,
+                 "pair_coeff egraff: '{}' is a torch.save file (a checkpoint?), not a TorchScript "
+                 "model; write the deployed file with `egraff export`",
+                 path);
     error->all(FLERR,
                "pair_coeff egraff: '{}' is not a loadable TorchScript model ({}); "
                "write one with `egraff export`",
-               path, failure_cause(e));
+               path, cause);
   }
   m.module.eval();
 
@@ -486,7 +497,8 @@ void PairEGraFF::init_style()
     if (type_map[itype] < 0 && count[itype] > 0)
       error->all(FLERR,
                  "pair_coeff egraff: atom type {} is mapped to NULL but {} atoms have it; give its "
-                 "element name in pair_coeff",
+                 "element name in pair_coeff (the model must see every atom: with other pair styles "
+                 "use pair_style hybrid/overlay and egraff on all types)",
                  itype, count[itype]);
 
   const int nprocs = comm->nprocs;

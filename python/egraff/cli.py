@@ -56,6 +56,8 @@ def reference_model(
                 raise ValueError(f"the lj reference model has parameters for exactly two elements, got --elements {elements!r}")
             model, meta = reference.lennard_jones(names, **reference.ARGON_KRYPTON, shift=shift, model_dtype=dtype)
         elif kind == "mp2":
+            if shift:
+                raise ValueError("--shift applies to the lj reference model only (mp2's pair term is smooth at r_max)")
             model, meta = reference.message_passing_toy(names, model_dtype=dtype)
         else:
             raise ValueError(f"unknown reference model {kind!r}; use lj or mp2")

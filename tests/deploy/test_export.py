@@ -60,7 +60,7 @@ def test_corrupt_checkpoint_is_refused_with_a_reason(trained_like, tmp_path):
     truncated.write_bytes(checkpoint.read_bytes()[:500])
     result = runner.invoke(app, ["export", str(truncated), "-o", str(tmp_path / "out.pt")])
     assert result.exit_code == 1
-    assert "truncated.ckpt is not a readable egraff checkpoint" in result.output
+    assert "truncated.ckpt is not a checkpoint written by torch.save (not a zip archive: damaged, truncated" in result.output
     assert "pass a file written by egraff's training engine" in result.output
     assert not (tmp_path / "out.pt").exists()
 
@@ -133,6 +133,13 @@ def test_export_explains_files_that_are_not_model_checkpoints(trained_like, tmp_
     result = runner.invoke(app, ["export", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "again.pt")])
     assert result.exit_code == 1 and "deployed.pt is a TorchScript file (an already deployed model?)" in result.output
     assert "needs no export" in result.output
+    result = runner.invoke(app, ["export", "--from", "nequip", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "n.pt")])
+    assert result.exit_code == 1 and "deployed.pt is a TorchScript file (a compiled .nequip.pth or a deployed model)" \
+        in result.output
+    (tmp_path / "notes.ckpt").write_text("hello")
+    result = runner.invoke(app, ["export", str(tmp_path / "notes.ckpt"), "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1 and "notes.ckpt is not a checkpoint written by torch.save (not a zip archive" \
+        in result.output
     result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "m.pt")])
     assert result.exit_code == 1 and "run is a directory; give the checkpoint file" in result.output
     result = runner.invoke(app, ["export", str(trained_like[1]), "-o", str(run)])
@@ -146,6 +153,7 @@ def test_export_explains_files_that_are_not_model_checkpoints(trained_like, tmp_
     (["mp2", "--elements", " "], "a deployed model needs at least one type name"),
     (["lj", "--elements", "Ar"], "exactly two elements"),
     (["xyz"], "unknown reference model 'xyz'; use lj or mp2"),
+    (["mp2", "--shift"], "--shift applies to the lj reference model only"),
 ])
 def test_reference_model_errors_are_one_sentence(tmp_path, args, message):
     result = runner.invoke(app, ["reference-model", *args, "-o", str(tmp_path / "m.pt")])

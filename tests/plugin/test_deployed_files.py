@@ -11,21 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import fcc_binary, new_lammps, run_lmp
+from conftest import fcc_binary, lammps_error, run_lmp
 from egraff.deploy import DeployedModelError, load_deployed
 from egraff.deploy.contract import DIGEST_KEY, weights_digest
 
 
 def plugin_error(model, names="Ar Kr") -> str:
-    """The LAMMPS error text of `pair_coeff * * model names` (in-process, exceptions on)."""
-    lmp = new_lammps()
-    try:
-        with pytest.raises(Exception) as info:
-            lmp.commands_list(fcc_binary((1, 1, 1)) + ["pair_style egraff", f"pair_coeff * * {model} {names}",
-                                                       "run 0"])
-    finally:
-        lmp.close()
-    return str(info.value)
+    """The LAMMPS error text of `pair_coeff * * model names`."""
+    return lammps_error(fcc_binary((1, 1, 1)) + ["pair_style egraff", f"pair_coeff * * {model} {names}", "run 0"])
 
 
 def record_span(path: Path, record: str) -> tuple[int, int]:
@@ -173,7 +166,14 @@ def test_unusable_paths_are_named(lj_file, tmp_path):
         load_deployed(tmp_path / "empty.pt")
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(lj_file.read_bytes()[:3000])
-    assert "truncated.pt' is not a loadable TorchScript model" in plugin_error(truncated)
+    error = plugin_error(truncated)
+    assert "truncated.pt' is not a loadable TorchScript model (PytorchStreamReader failed reading zip archive" in error
+    assert "internal miniz error" not in error  # torch's advice to its own developers is cut
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, checkpoint)
+    assert "checkpoint.pt' is a torch.save file (a checkpoint?), not a TorchScript model" in plugin_error(checkpoint)
+    with pytest.raises(DeployedModelError, match=r"checkpoint.pt is a torch.save file \(a checkpoint\?\)"):
+        load_deployed(checkpoint)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

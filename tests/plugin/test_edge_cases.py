@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import fcc_binary, new_lammps, per_atom, run_lmp, thermo_rows
+from conftest import fcc_binary, lammps_error, new_lammps, per_atom, run_lmp, thermo_rows
 
 
 def slab_script(model, steps=10):
@@ -138,7 +138,7 @@ def test_ghost_shell_many_cells_wide_is_refused_unless_allowed(mp2_file):
     def commands(style):
         return fcc_binary((1, 1, 1), jitter=0.2) + [style, f"pair_coeff * * {mp2_file} Ar Kr", "run 0"]
 
-    error = lammps_error_text(commands("pair_style egraff mode ghostmp"))
+    error = lammps_error(commands("pair_style egraff mode ghostmp"))
     assert "the model evaluates about 160 ghost atoms per local atom at every step, more than ghost_limit 100" in error
     assert "raise the limit with 'pair_style egraff ghost_limit N'" in error
     energies = []
@@ -154,15 +154,6 @@ def test_ghost_shell_many_cells_wide_is_refused_unless_allowed(mp2_file):
 
 @pytest.mark.parametrize("value", ["0", "-5", "many"])
 def test_bad_ghost_limit_is_refused(value):
-    error = lammps_error_text(["units metal", f"pair_style egraff ghost_limit {value}"])
+    error = lammps_error(["units metal", f"pair_style egraff ghost_limit {value}"])
     assert f"ghost_limit must be a number > 0 (ghost atoms per local atom), got '{value}'" in error
 
-
-def lammps_error_text(commands: list[str]) -> str:
-    lmp = new_lammps()
-    try:
-        with pytest.raises(Exception) as info:
-            lmp.commands_list(commands)
-    finally:
-        lmp.close()
-    return str(info.value)

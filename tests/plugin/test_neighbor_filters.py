@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import fcc_binary, new_lammps, per_atom
+from conftest import fcc_binary, lammps_error, new_lammps, per_atom
 
 # two bent Ar-Kr-Ar molecules 4 Å apart: every bonded and 1-3 pair is inside the 8.5 Å cutoff
 POSITIONS = np.array([[10.0, 10.0, 10.0], [13.7, 10.4, 10.1], [15.1, 13.9, 10.3],
@@ -29,16 +29,6 @@ def write_molecules(path) -> None:
 def molecular_commands(data_file, model, *settings) -> list[str]:
     return ["units metal", "atom_style full", "atom_modify map yes", *settings, f"read_data {data_file}",
             "bond_style zero", "bond_coeff *", "pair_style egraff", f"pair_coeff * * {model} Ar Kr", "run 0"]
-
-
-def lammps_error(commands) -> str:
-    lmp = new_lammps()
-    try:
-        with pytest.raises(Exception) as info:
-            lmp.commands_list(commands)
-    finally:
-        lmp.close()
-    return str(info.value)
 
 
 @pytest.mark.parametrize("settings, weights", [

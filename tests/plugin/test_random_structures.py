@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from conftest import new_lammps, read_dump, run_lmp, thermo_rows
+from conftest import assert_lammps_error, lammps_error, read_dump, run_lmp, thermo_rows
 
 SEEDS = range(8)
 NKTV2P_METAL = 1.6021765e6  # bar per eV/Å^3 (LAMMPS force->nktv2p in metal units)
@@ -127,16 +127,6 @@ def test_lammps_equals_ase_on_random_structures(request, tmp_path, model, nprocs
     assert close_pairs >= len(structures) and isolated >= 1  # the seeds do cover the hard cases
 
 
-def lammps_error(commands: list[str]) -> str:
-    lmp = new_lammps()
-    try:
-        with pytest.raises(Exception) as info:
-            lmp.commands_list(commands)
-    finally:
-        lmp.close()
-    return str(info.value)
-
-
 @pytest.mark.parametrize("model", ["lj_file", "mp2_file"])
 def test_coincident_atoms_are_refused_by_both(request, tmp_path, model):
     """Two atoms at the same place: the energy is infinite; both callers say so instead of
@@ -166,6 +156,4 @@ def test_cell_thinner_than_the_ghost_shell_is_refused_on_two_ranks(mp2_file, tmp
     script = "\n".join(["units metal", "atom_style atomic", "read_data s.data", "pair_style egraff",
                         f"pair_coeff * * {mp2_file} {' '.join(s.elements)}", "run 0"]) + "\n"
     result = run_lmp(script, tmp_path, nprocs=2, timeout=60)
-    from conftest import assert_lammps_error
-
     assert_lammps_error(result, "ghost atoms per local atom at every step, more than ghost_limit 100")

@@ -203,6 +203,14 @@ def weights_digest(archive: Union[str, os.PathLike, IO[bytes]]) -> str:
     return digest.hexdigest()
 
 
+def is_torchscript_archive(path: str | os.PathLike) -> bool:
+    """A TorchScript file: a zip archive with a ``code/`` folder (``torch.save`` files have none)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.partition("/")[2].startswith("code/") for name in archive.namelist())
+
+
 def _check_finite_weights(module: torch.nn.Module, path: Path) -> None:
     tensors = list(module.named_parameters()) + list(module.named_buffers())
     for name, tensor in tensors:
@@ -283,6 +291,10 @@ def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -
         module = torch.jit.load(path, map_location=device, _extra_files=files)
     except Exception as err:  # torch raises RuntimeError / ValueError with a long trace
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "constants.pkl" in first:  # a torch.save zip has no TorchScript code
+            raise DeployedModelError(f"{path} is a torch.save file (a checkpoint?), not a TorchScript model; write the "
+                                     "deployed file with `egraff export`") from None
+        first = first.split(". This is an internal miniz error")[0]  # torch's advice to its own developers
         raise DeployedModelError(f"{path} is not a loadable TorchScript model ({first}); write it with `egraff export`") from None
     files = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in files.items()}
     metadata = ModelMetadata.from_extra_files(files, path)

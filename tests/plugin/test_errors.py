@@ -136,8 +136,12 @@ def test_model_breaking_the_output_contract(bad_models, tmp_path, name, phrase):
 
 
 def test_model_with_the_wrong_forward_signature(bad_models, tmp_path):
+    from egraff.deploy import DeployedModelError, load_deployed
+
     assert_lammps_error(run_lmp(script(bad_models / "three_inputs.pt"), tmp_path),
                         "three_inputs.pt' takes 3 inputs, the contract's takes 4")
+    with pytest.raises(DeployedModelError, match="three_inputs.pt takes 3 inputs, the contract's takes 4"):
+        load_deployed(bad_models / "three_inputs.pt")
 
 
 def test_units_other_than_metal(lj_file, tmp_path):

@@ -2,6 +2,9 @@
 
 #include "pair_egraff.h"
 
+#include "egraff_contract.h"
+#include "egraff_sha256.h"
+
 #include "atom.h"
 #include "comm.h"
 #include "domain.h"
@@ -14,24 +17,29 @@
 #include "utils.h"
 
 #include <ATen/Parallel.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/cuda.h>
 
 #include <mpi.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <set>
 #include <sstream>
 
 using namespace LAMMPS_NS;
 
 namespace {
 
-constexpr const char *CONTRACT_VERSION = "1";
-const char *const METADATA_KEYS[] = {"egraff_contract", "architecture", "type_names", "r_max",
-                                     "num_layers",      "model_dtype",  "pair_cutoffs"};
+// ghostmp: warn above this many ghost atoms per local atom (most of the model's work is then
+// spent on copies); refuse above ghost_limit (pair_style keyword, default in the header)
+constexpr double GHOST_WARNING = 10.0;
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0)
@@ -39,11 +47,29 @@ double seconds_since(Clock::time_point t0)
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// torch error messages carry a C++ backtrace after the first lines; users need the first line.
-std::string first_line(const std::string &what)
+std::vector<std::string> split_lines(const std::string &text)
 {
-  auto pos = what.find('\n');
-  return pos == std::string::npos ? what : what.substr(0, pos);
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
+  return lines;
+}
+
+/* The sentence a user needs from a torch exception: a c10::Error without its C++ backtrace, and
+   for an error raised inside TorchScript code the last line (the exception itself) instead of
+   "The following operation failed in the TorchScript interpreter." */
+std::string failure_cause(const std::exception &e)
+{
+  const auto *c10_error = dynamic_cast<const c10::Error *>(&e);
+  const auto lines = split_lines(c10_error ? c10_error->what_without_backtrace() : e.what());
+  if (lines.empty()) return "no message";
+  std::string cause = lines.front();
+  if (cause.find("failed in the TorchScript interpreter") != std::string::npos) cause = lines.back();
+  // torch's zip reader appends a paragraph of advice meant for its own developers
+  const auto advice = cause.find(". This is an internal miniz error");
+  return advice == std::string::npos ? cause : cause.substr(0, advice);
 }
 
 std::string shape_str(const torch::Tensor &t)
@@ -60,6 +86,54 @@ std::vector<std::string> split_words(const std::string &s)
   std::string w;
   while (in >> w) words.push_back(w);
   return words;
+}
+
+// the whole text (blanks around it allowed) is one finite number
+bool parse_real(const std::string &text, double &value)
+{
+  const char *begin = text.c_str();
+  char *end = nullptr;
+  errno = 0;
+  value = std::strtod(begin, &end);
+  if (end == begin || errno == ERANGE) return false;
+  while (std::isspace((unsigned char) *end)) end++;
+  return *end == '\0' && std::isfinite(value);
+}
+
+bool parse_int(const std::string &text, long &value)
+{
+  const char *begin = text.c_str();
+  char *end = nullptr;
+  errno = 0;
+  value = std::strtol(begin, &end, 10);
+  if (end == begin || errno == ERANGE) return false;
+  while (std::isspace((unsigned char) *end)) end++;
+  return *end == '\0';
+}
+
+/* The weights digest of a deployed file (rule in python/egraff/deploy/contract.py): SHA-256 over
+   the records that hold the module's state — data.pkl, constants.pkl and the tensor storages under
+   data/ and constants/ — in byte-wise name order, each as name, NUL, 8-byte little-endian length,
+   bytes. Code and metadata are not part of it. */
+std::string weights_digest(const std::string &path)
+{
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  auto names = reader.getAllRecords();
+  std::sort(names.begin(), names.end());
+  egraff::Sha256 hash;
+  for (const auto &name : names) {
+    const bool state = name == "data.pkl" || name == "constants.pkl" || name.rfind("data/", 0) == 0 ||
+        name.rfind("constants/", 0) == 0;
+    if (!state) continue;
+    auto record = reader.getRecord(name);
+    const uint64_t size = std::get<1>(record);
+    uint8_t length[8];
+    for (int k = 0; k < 8; k++) length[k] = uint8_t(size >> (8 * k));
+    hash.update(name.c_str(), name.size() + 1);    // with its NUL
+    hash.update(length, 8);
+    hash.update(std::get<0>(record).get(), size);
+  }
+  return hash.hexdigest();
 }
 
 }    // namespace
@@ -110,13 +184,14 @@ const char *PairEGraFF::mode_name(Mode m) const
   }
 }
 
-/* pair_style egraff [mode auto|map|ghost|ghostmp] [device auto|cpu|cuda] [threads N] [timing yes|no] */
+/* pair_style egraff [mode auto|map|ghost|ghostmp] [device auto|cpu|cuda] [threads N] [timing yes|no]
+                     [ghost_limit X] */
 
 void PairEGraFF::settings(int narg, char **arg)
 {
   const std::string usage =
       "expected: pair_style egraff [mode auto|map|ghost|ghostmp] [device auto|cpu|cuda] "
-      "[threads N] [timing yes|no]";
+      "[threads N] [timing yes|no] [ghost_limit X]";
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
@@ -134,10 +209,20 @@ void PairEGraFF::settings(int narg, char **arg)
       else if (value == "cuda") device_request = DeviceRequest::CUDA;
       else error->all(FLERR, "pair_style egraff: unknown device '{}'; use auto, cpu or cuda", value);
     } else if (key == "threads") {
-      num_threads = utils::inumeric(FLERR, value, false, lmp);
-      if (num_threads < 1) error->all(FLERR, "pair_style egraff: threads must be >= 1, got {}", value);
+      long n = 0;
+      if (!parse_int(value, n) || n < 1 || n > 4096)
+        error->all(FLERR, "pair_style egraff: threads must be a whole number >= 1, got '{}'", value);
+      num_threads = (int) n;
     } else if (key == "timing") {
-      report_timing = utils::logical(FLERR, value, false, lmp) == 1;
+      if (value != "yes" && value != "no")
+        error->all(FLERR, "pair_style egraff: timing must be yes or no, got '{}'", value);
+      report_timing = value == "yes";
+    } else if (key == "ghost_limit") {
+      if (!parse_real(value, ghost_limit) || ghost_limit <= 0.0)
+        error->all(FLERR,
+                   "pair_style egraff: ghost_limit must be a number > 0 (ghost atoms per local "
+                   "atom), got '{}'",
+                   value);
     } else {
       error->all(FLERR, "pair_style egraff: unknown keyword '{}'; {}", key, usage);
     }
@@ -145,15 +230,8 @@ void PairEGraFF::settings(int narg, char **arg)
   }
 }
 
-/* Reads the deployed file and its metadata; any failure is a LAMMPS error naming the file. */
-
-void PairEGraFF::load_model(const std::string &path)
+void PairEGraFF::select_device()
 {
-  FILE *fp = fopen(path.c_str(), "rb");
-  if (!fp)
-    error->all(FLERR, "pair_coeff egraff: cannot open model file '{}': {}", path, utils::getsyserror());
-  fclose(fp);
-
   if (device_request != DeviceRequest::CPU && torch::cuda::is_available() &&
       torch::cuda::device_count() > 0) {
     // one GPU per node-local rank, shared round-robin when there are more ranks than GPUs
@@ -168,56 +246,132 @@ void PairEGraFF::load_model(const std::string &path)
   } else {
     device = torch::kCPU;
   }
+}
 
+/* Reads a deployed file and its metadata; any failure is a LAMMPS error naming the file and what
+   is wrong with it. */
+
+PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
+{
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0)
+    error->all(FLERR, "pair_coeff egraff: cannot open model file '{}': {}", path, utils::getsyserror());
+  if (S_ISDIR(info.st_mode))
+    error->all(FLERR, "pair_coeff egraff: '{}' is a directory, not a model file; give the path of the deployed .pt file",
+               path);
+  FILE *fp = fopen(path.c_str(), "rb");
+  if (!fp)
+    error->all(FLERR, "pair_coeff egraff: cannot open model file '{}': {}", path, utils::getsyserror());
+  fclose(fp);
+  if (info.st_size == 0)
+    error->all(FLERR, "pair_coeff egraff: model file '{}' is empty (0 bytes); write it again with `egraff export`",
+               path);
+
+  DeployedModel m;
+  m.path = path;
   torch::jit::ExtraFilesMap extra;
-  for (const char *key : METADATA_KEYS) extra[key] = "";
+  for (const char *key : egraff::REQUIRED_KEYS) extra[key] = "";
+  for (const char *key : egraff::OPTIONAL_KEYS) extra[key] = "";
   try {
-    model = torch::jit::load(path, device, extra);
+    m.module = torch::jit::load(path, device, extra);
   } catch (const std::exception &e) {
+    const std::string cause = failure_cause(e);
+    if (cause.find("constants.pkl") != std::string::npos)    // a torch.save zip: no TorchScript code
+      error->all(FLERR,
+                 "pair_coeff egraff: '{}' is a torch.save file (a checkpoint?), not a TorchScript "
+                 "model; write the deployed file with `egraff export`",
+                 path);
     error->all(FLERR,
                "pair_coeff egraff: '{}' is not a loadable TorchScript model ({}); "
                "write one with `egraff export`",
-               path, first_line(e.what()));
+               path, cause);
   }
-  model.eval();
+  m.module.eval();
 
-  if (extra["egraff_contract"].empty())
+  const std::string &version = extra["egraff_contract"];
+  if (version.empty())
     error->all(FLERR,
                "pair_coeff egraff: '{}' is a TorchScript file but not an egraff deployed model "
                "(no 'egraff_contract' metadata); write it with `egraff export`",
                path);
-  if (extra["egraff_contract"] != CONTRACT_VERSION)
+  if (version != egraff::CONTRACT_VERSION)
     error->all(FLERR,
                "pair_coeff egraff: '{}' uses deployed-model contract version {}, this plugin "
                "reads version {}; re-export the model with this egraff version",
-               path, extra["egraff_contract"], CONTRACT_VERSION);
+               path, version, egraff::CONTRACT_VERSION);
+  std::vector<std::string> missing;
+  for (const char *key : egraff::REQUIRED_KEYS)
+    if (split_words(extra[key]).empty()) missing.push_back(key);
+  if (!missing.empty())
+    error->all(FLERR, "pair_coeff egraff: '{}' lacks the metadata {}; write it with `egraff export`", path,
+               utils::join_words(missing, ", "));
 
-  type_names = split_words(extra["type_names"]);
-  if (type_names.empty())
-    error->all(FLERR, "pair_coeff egraff: '{}' has no 'type_names' metadata", path);
-  r_max = utils::numeric(FLERR, extra["r_max"], false, lmp);
-  if (!(r_max > 0.0)) error->all(FLERR, "pair_coeff egraff: '{}' has r_max = {} (must be > 0)", path, r_max);
-  num_layers = utils::inumeric(FLERR, extra["num_layers"], false, lmp);
-  if (num_layers < 1)
-    error->all(FLERR, "pair_coeff egraff: '{}' has num_layers = {} (must be >= 1)", path, num_layers);
-  model_dtype = extra["model_dtype"];
+  m.type_names = split_words(extra["type_names"]);
+  const std::set<std::string> unique(m.type_names.begin(), m.type_names.end());
+  if (unique.size() != m.type_names.size())
+    error->all(FLERR, "pair_coeff egraff: '{}' names an element twice in its type_names '{}'", path,
+               extra["type_names"]);
+  if (!parse_real(extra["r_max"], m.r_max) || m.r_max <= 0.0)
+    error->all(FLERR, "pair_coeff egraff: '{}' has metadata r_max = '{}', which is not a finite number > 0",
+               path, extra["r_max"]);
+  long layers = 0;
+  if (!parse_int(extra["num_layers"], layers) || layers < 1 || layers > 1000)
+    error->all(FLERR, "pair_coeff egraff: '{}' has metadata num_layers = '{}', which is not a whole number >= 1",
+               path, extra["num_layers"]);
+  m.num_layers = (int) layers;
+  m.model_dtype = extra["model_dtype"];
+  if (m.model_dtype != "float32" && m.model_dtype != "float64")
+    error->all(FLERR, "pair_coeff egraff: '{}' has metadata model_dtype = '{}'; it must be float32 or float64",
+               path, m.model_dtype);
 
-  pair_cutoffs.clear();
   const auto cut_words = split_words(extra["pair_cutoffs"]);
   if (!cut_words.empty()) {
-    const size_t nt = type_names.size();
+    const size_t nt = m.type_names.size();
     if (cut_words.size() != nt * nt)
       error->all(FLERR, "pair_coeff egraff: '{}' has {} pair_cutoffs, expected {} x {} = {}", path,
                  cut_words.size(), nt, nt, nt * nt);
     for (const auto &w : cut_words) {
-      const double c = utils::numeric(FLERR, w, false, lmp);
-      if (c < 0.0 || c > r_max)
-        error->all(FLERR, "pair_coeff egraff: '{}' has a pair cutoff {} outside [0, r_max = {}]", path, c, r_max);
-      pair_cutoffs.push_back(c);
+      double c = 0.0;
+      if (!parse_real(w, c) || c < 0.0 || c > m.r_max)
+        error->all(FLERR, "pair_coeff egraff: '{}' has a pair cutoff '{}' outside [0, r_max = {}]", path, w,
+                   m.r_max);
+      m.pair_cutoffs.push_back(c);
     }
   }
-  model_path = path;
-  model_loaded = true;
+
+  auto forward = m.module.find_method("forward");
+  const size_t num_inputs = forward ? forward->function().getSchema().arguments().size() - 1 : 0;
+  if (num_inputs != 4)
+    error->all(FLERR,
+               "pair_coeff egraff: the forward of '{}' takes {} inputs, the contract's takes 4 "
+               "(edge_vectors, edge_index, atom_types, n_local)",
+               path, num_inputs);
+
+  check_weights_digest(path, extra["weights_sha256"]);
+  return m;
+}
+
+void PairEGraFF::check_weights_digest(const std::string &path, const std::string &expected)
+{
+  if (expected.empty()) {
+    if (comm->me == 0)
+      error->warning(FLERR,
+                     "pair_coeff egraff: '{}' carries no weights digest (written by another tool or "
+                     "an older egraff), so damage to its weights cannot be detected",
+                     path);
+    return;
+  }
+  std::string actual;
+  try {
+    actual = weights_digest(path);
+  } catch (const std::exception &e) {
+    error->all(FLERR, "pair_coeff egraff: cannot read the records of '{}' ({})", path, failure_cause(e));
+  }
+  if (actual != expected)
+    error->all(FLERR,
+               "pair_coeff egraff: '{}' is damaged: its weights differ from those written at export "
+               "(weights_sha256 mismatch); export or copy the file again",
+               path);
 }
 
 /* pair_coeff * * model.pt El1 El2 ... ElN   (one name per LAMMPS atom type; NULL = not mapped) */
@@ -235,32 +389,95 @@ void PairEGraFF::coeff(int narg, char **arg)
                narg - 3, ntypes, ntypes);
   if (!allocated) allocate();
 
-  load_model(arg[2]);
+  select_device();
+  model = load_model(arg[2]);
+  model_loaded = true;
 
-  const std::string known = utils::join_words(type_names, " ");
+  const std::string known = utils::join_words(model.type_names, " ");
   type_map.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string name = arg[2 + itype];
     if (name == "NULL") continue;
-    int found = -1;
-    for (size_t k = 0; k < type_names.size(); k++)
-      if (type_names[k] == name) found = (int) k;
-    if (found < 0)
+    const auto found = std::find(model.type_names.begin(), model.type_names.end(), name);
+    if (found == model.type_names.end())
       error->all(FLERR,
                  "pair_coeff egraff: element '{}' (atom type {}) is not in model '{}', which knows: {}",
-                 name, itype, model_path, known);
-    type_map[itype] = found;
+                 name, itype, model.path, known);
+    type_map[itype] = (int) (found - model.type_names.begin());
   }
 
-  const int nt = (int) type_names.size();
+  const int nt = (int) model.type_names.size();
   for (int i = 1; i <= ntypes; i++)
     for (int j = 1; j <= ntypes; j++) {
       setflag[i][j] = 1;
       double cut = 0.0;
       if (type_map[i] >= 0 && type_map[j] >= 0)
-        cut = pair_cutoffs.empty() ? r_max : pair_cutoffs[type_map[i] * nt + type_map[j]];
+        cut = model.pair_cutoffs.empty() ? model.r_max : model.pair_cutoffs[type_map[i] * nt + type_map[j]];
       cut_edge_sq[i][j] = cut * cut;
     }
+}
+
+/* The model must see every neighbour within the cutoff; LAMMPS leaves pairs out of the neighbour
+   list for special bonds (weights 0), marks them (weights between 0 and 1: the model cannot scale
+   them), and drops them for `neigh_modify exclude` and `include`. No request flag turns these off,
+   so such settings are refused. */
+
+void PairEGraFF::check_complete_neighbor_list()
+{
+  const double *lj = force->special_lj, *coul = force->special_coul;
+  const bool all_one = lj[1] == 1.0 && lj[2] == 1.0 && lj[3] == 1.0 && coul[1] == 1.0 && coul[2] == 1.0 &&
+      coul[3] == 1.0;
+  if (atom->molecular != Atom::ATOMIC && atom->nbonds > 0 && !all_one)
+    error->all(FLERR,
+               "pair_style egraff needs every pair within the cutoff, but special_bonds lj {} {} {} "
+               "coul {} {} {} removes or scales bonded pairs; add 'special_bonds lj/coul 1.0 1.0 1.0' "
+               "(the model treats bonded atoms itself)",
+               lj[1], lj[2], lj[3], coul[1], coul[2], coul[3]);
+  // (neighbor->exclude is only set in Neighbor::init(), which runs after this)
+  if (neighbor->nex_type || neighbor->nex_group || neighbor->nex_mol)
+    error->all(FLERR,
+               "pair_style egraff needs every pair within the cutoff, but 'neigh_modify exclude' "
+               "removes pairs from the neighbour list; remove it ('neigh_modify exclude none')");
+  if (neighbor->includegroup)
+    error->all(FLERR,
+               "pair_style egraff needs every pair within the cutoff, but 'neigh_modify include' "
+               "limits the neighbour list to one group; remove it ('neigh_modify include all')");
+}
+
+/* ghostmp evaluates the model on every ghost atom. Estimate how many there are per local atom from
+   the geometry alone (before LAMMPS creates them): the ghost shell adds `ghost_cutoff` on both
+   sides of each subdomain along each periodic direction (perpendicular widths, so triclinic boxes
+   count right) and, along a non-periodic one, only at inner subdomain boundaries. */
+
+void PairEGraFF::check_ghost_shell(double ghost_cutoff, double cutmax)
+{
+  const double *h = domain->h;    // xprd, yprd, zprd, yz, xz, xy
+  const double volume = h[0] * h[1] * h[2];
+  const double bc = std::sqrt(h[1] * h[2] * h[1] * h[2] + h[5] * h[2] * h[5] * h[2] +
+                              (h[5] * h[3] - h[1] * h[4]) * (h[5] * h[3] - h[1] * h[4]));
+  const double width[3] = {volume / bc, h[1] * h[2] / std::sqrt(h[2] * h[2] + h[3] * h[3]), h[2]};
+  double sub[3], factor = 1.0;
+  for (int d = 0; d < 3; d++) {
+    const int p = std::max(1, comm->procgrid[d]);
+    sub[d] = width[d] / p;
+    if (domain->periodicity[d]) factor *= 1.0 + 2.0 * ghost_cutoff / sub[d];
+    else factor *= 1.0 + std::min(2.0 * ghost_cutoff * (p - 1) / (p * sub[d]), double(p - 1));
+  }
+  const double ghosts_per_atom = factor - 1.0;
+  if (ghosts_per_atom <= GHOST_WARNING) return;
+
+  const std::string what = fmt::format(
+      "pair_style egraff mode ghostmp: the ghost shell is {:.4g} Angstrom wide (num_layers {} x "
+      "cutoff {:.4g} + skin {:.4g}) around subdomains {:.4g} x {:.4g} x {:.4g} Angstrom wide, so "
+      "the model evaluates about {:.0f} ghost atoms per local atom at every step",
+      ghost_cutoff, model.num_layers, cutmax, neighbor->skin, sub[0], sub[1], sub[2], ghosts_per_atom);
+  const std::string fix = model.num_layers == 1
+      ? "use mode ghost or auto (the model is strictly local)"
+      : "use mode map on 1 MPI rank, fewer MPI ranks or a larger box";
+  if (ghosts_per_atom > ghost_limit)
+    error->all(FLERR, "{}, more than ghost_limit {:g}; {}, or raise the limit with 'pair_style egraff ghost_limit N'",
+               what, ghost_limit, fix);
+  if (comm->me == 0) error->warning(FLERR, "{}; {}", what, fix);
 }
 
 void PairEGraFF::init_style()
@@ -270,6 +487,7 @@ void PairEGraFF::init_style()
   if (strcmp(update->unit_style, "metal") != 0)
     error->all(FLERR, "pair_style egraff requires 'units metal' (egraff models use eV and Angstrom), not '{}'",
                update->unit_style);
+  check_complete_neighbor_list();
 
   // a type mapped to NULL is only allowed when no atom has it
   std::vector<bigint> count_local(atom->ntypes + 1, 0), count(atom->ntypes + 1, 0);
@@ -279,14 +497,15 @@ void PairEGraFF::init_style()
     if (type_map[itype] < 0 && count[itype] > 0)
       error->all(FLERR,
                  "pair_coeff egraff: atom type {} is mapped to NULL but {} atoms have it; give its "
-                 "element name in pair_coeff",
+                 "element name in pair_coeff (the model must see every atom: with other pair styles "
+                 "use pair_style hybrid/overlay and egraff on all types)",
                  itype, count[itype]);
 
   const int nprocs = comm->nprocs;
   const bool newton = force->newton_pair != 0;
   mode = mode_request;
   if (mode == Mode::AUTO) {
-    if (num_layers == 1 && newton) mode = Mode::GHOST;
+    if (model.num_layers == 1 && newton) mode = Mode::GHOST;
     else if (nprocs == 1) mode = Mode::MAP;
     else if (newton) mode = Mode::GHOSTMP;
     else
@@ -300,11 +519,11 @@ void PairEGraFF::init_style()
                "pair_style egraff mode map works on 1 MPI rank only ({} ranks here); use mode "
                "ghostmp (or auto), or run on 1 rank",
                nprocs);
-  if (mode == Mode::GHOST && num_layers > 1)
+  if (mode == Mode::GHOST && model.num_layers > 1)
     error->all(FLERR,
                "pair_style egraff mode ghost is exact only for strictly local models, and '{}' has "
                "num_layers = {}; use mode ghostmp or map (or auto)",
-               model_path, num_layers);
+               model.path, model.num_layers);
   if ((mode == Mode::GHOST || mode == Mode::GHOSTMP) && !newton)
     error->all(FLERR,
                "pair_style egraff mode {} requires 'newton on' (ghost-atom forces are "
@@ -322,7 +541,8 @@ void PairEGraFF::init_style()
     double cutmax = 0.0;
     for (int i = 1; i <= atom->ntypes; i++)
       for (int j = 1; j <= atom->ntypes; j++) cutmax = std::max(cutmax, std::sqrt(cut_edge_sq[i][j]));
-    comm->cutghostuser = std::max(comm->cutghostuser, num_layers * cutmax + neighbor->skin);
+    comm->cutghostuser = std::max(comm->cutghostuser, model.num_layers * cutmax + neighbor->skin);
+    check_ghost_shell(comm->cutghostuser, cutmax);
   }
   neighbor->add_request(this, flags);
 
@@ -330,8 +550,9 @@ void PairEGraFF::init_style()
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
                    "mode {}, device {}, torch threads {}\n",
-                   model_path, type_names.size(), utils::join_words(type_names, " "), r_max, num_layers,
-                   model_dtype, mode_name(mode), device.str(), at::get_num_threads());
+                   model.path, model.type_names.size(), utils::join_words(model.type_names, " "),
+                   model.r_max, model.num_layers, model.model_dtype, mode_name(mode), device.str(),
+                   at::get_num_threads());
 }
 
 double PairEGraFF::init_one(int i, int j)
@@ -359,11 +580,22 @@ int PairEGraFF::owner_of(int j)
   return owner;
 }
 
-void PairEGraFF::build_graph(int num_nodes)
+/* Nodes and edges of the current configuration from the neighbour list (the "preprocess" step). */
+
+void PairEGraFF::build_graph()
 {
   double **x = atom->x;
   const int *type = atom->type;
   const int nlocal = atom->nlocal;
+  num_nodes = (mode == Mode::MAP) ? nlocal : nlocal + atom->nghost;
+
+  // an atom with a non-finite coordinate would silently have no edges at all
+  for (int i = 0; i < nlocal; i++)
+    if (!std::isfinite(x[i][0] + x[i][1] + x[i][2]))
+      error->one(FLERR,
+                 "pair_style egraff: atom {} has a non-finite position ({}, {}, {}) at step {}; the "
+                 "simulation has blown up (time step too large, or overlapping atoms in the input)",
+                 atom->tag[i], x[i][0], x[i][1], x[i][2], update->ntimestep);
 
   node_types.resize(num_nodes);
   for (int n = 0; n < num_nodes; n++) {
@@ -426,66 +658,89 @@ void PairEGraFF::build_graph(int num_nodes)
   std::memcpy(src + num_edges, dst, num_edges * sizeof(int64_t));
 }
 
-void PairEGraFF::compute(int eflag, int vflag)
+/* The contract's inputs as tensors on the model's device (views of the graph buffers on the CPU).
+   edge_vectors is a leaf that requires grad: the contract lets a model differentiate with respect
+   to its input without setting the flag itself. */
+
+std::vector<torch::jit::IValue> PairEGraFF::graph_inputs()
 {
-  ev_init(eflag, vflag);
-  const int nlocal = atom->nlocal;
-  // A rank that owns no atoms has no energy to count, and E_local = 0 gives zero forces.
-  if (nlocal == 0) return;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto edge_vectors = torch::from_blob(edge_vec.data(), {num_edges, 3}, f64).to(device);
+  edge_vectors.requires_grad_(true);
+  return {edge_vectors, torch::from_blob(edge_index.data(), {2, num_edges}, i64).to(device),
+          torch::from_blob(node_types.data(), {(int64_t) num_nodes}, i64).to(device),
+          torch::scalar_tensor((int64_t) atom->nlocal, i64).to(device)};
+}
 
-  const int num_nodes = (mode == Mode::MAP) ? nlocal : nlocal + atom->nghost;
-  auto t0 = Clock::now();
-  build_graph(num_nodes);
-  t_graph += seconds_since(t0);
+/* One call of one model on the current graph (the "call" step), its output checked against the
+   contract: a tuple whose first two items are node_energy [num_nodes] and edge_forces
+   [num_edges, 3], both float64 and finite. Errors name the model file. */
 
-  t0 = Clock::now();
-  torch::Tensor node_energy, edge_forces;
+PairEGraFF::ModelOutput PairEGraFF::evaluate(DeployedModel &m, const std::vector<torch::jit::IValue> &inputs)
+{
+  torch::jit::IValue out;
   try {
-    auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    std::vector<torch::jit::IValue> inputs{
-        torch::from_blob(edge_vec.data(), {num_edges, 3}, f64).to(device),
-        torch::from_blob(edge_index.data(), {2, num_edges}, i64).to(device),
-        torch::from_blob(node_types.data(), {(int64_t) num_nodes}, i64).to(device),
-        torch::scalar_tensor((int64_t) nlocal, i64).to(device)};
-    auto out = model.forward(inputs).toTuple();
-    node_energy = out->elements().at(0).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
-    edge_forces = out->elements().at(1).toTensor().to(torch::kCPU, torch::kFloat64).contiguous();
+    out = m.module.forward(inputs);
   } catch (const std::exception &e) {
-    error->one(FLERR, "pair_style egraff: model '{}' failed at step {}: {}", model_path,
-               update->ntimestep, first_line(e.what()));
+    error->one(FLERR, "pair_style egraff: model '{}' failed at step {}: {}", m.path, update->ntimestep,
+               failure_cause(e));
   }
-  t_model += seconds_since(t0);
-  n_calls++;
-
-  if (node_energy.dim() != 1 || node_energy.size(0) != num_nodes || edge_forces.dim() != 2 ||
-      edge_forces.size(0) != num_edges || edge_forces.size(1) != 3)
+  if (!out.isTuple())
+    error->one(FLERR,
+               "pair_style egraff: model '{}' returned a {}, not the contract's tuple (node_energy, "
+               "edge_forces); it does not follow the egraff contract",
+               m.path, out.tagKind());
+  const auto &items = out.toTupleRef().elements();
+  if (items.size() < 2 || !items[0].isTensor() || !items[1].isTensor())
+    error->one(FLERR,
+               "pair_style egraff: model '{}' returned a tuple of {} items that is not (node_energy, "
+               "edge_forces) tensors; it does not follow the egraff contract",
+               m.path, items.size());
+  ModelOutput result{items[0].toTensor().detach(), items[1].toTensor().detach()};
+  if (result.node_energy.scalar_type() != torch::kFloat64 || result.edge_forces.scalar_type() != torch::kFloat64)
+    error->one(FLERR,
+               "pair_style egraff: model '{}' returned node_energy of dtype {} and edge_forces of "
+               "dtype {}; the contract requires float64 (Double) for both",
+               m.path, c10::toString(result.node_energy.scalar_type()),
+               c10::toString(result.edge_forces.scalar_type()));
+  if (result.node_energy.dim() != 1 || result.node_energy.size(0) != num_nodes || result.edge_forces.dim() != 2 ||
+      result.edge_forces.size(0) != num_edges || result.edge_forces.size(1) != 3)
     error->one(FLERR,
                "pair_style egraff: model '{}' returned shapes {} and {}, expected [{}] and [{}, 3]; "
                "it does not follow the egraff contract",
-               model_path, shape_str(node_energy), shape_str(edge_forces),
-               num_nodes, num_edges);
+               m.path, shape_str(result.node_energy), shape_str(result.edge_forces), num_nodes, num_edges);
+  result.node_energy = result.node_energy.to(torch::kCPU).contiguous();
+  result.edge_forces = result.edge_forces.to(torch::kCPU).contiguous();
 
-  t0 = Clock::now();
-  const double *e_node = node_energy.data_ptr<double>();
-  const double *g = edge_forces.data_ptr<double>();
-
-  double e_local = 0.0;
-  for (int i = 0; i < nlocal; i++) e_local += e_node[i];
-  double g_sum = 0.0;
+  const double *e_node = result.node_energy.data_ptr<double>();
+  const double *g = result.edge_forces.data_ptr<double>();
+  double e_local = 0.0, g_sum = 0.0;
+  for (int i = 0; i < atom->nlocal; i++) e_local += e_node[i];
   for (int64_t k = 0; k < 3 * num_edges; k++) g_sum += g[k];
   if (!std::isfinite(e_local) || !std::isfinite(g_sum))
     error->one(FLERR,
                "pair_style egraff: model '{}' returned a non-finite energy or force at step {}; "
                "the simulation has left the model's domain (atoms too close or too hot?) or the "
                "model file is broken",
-               model_path, update->ntimestep);
+               m.path, update->ntimestep);
+  return result;
+}
 
-  if (eflag_global) eng_vdwl += e_local;
+void PairEGraFF::tally_energy(const ModelOutput &out)
+{
+  const double *e_node = out.node_energy.data_ptr<double>();
+  const int nlocal = atom->nlocal;
+  if (eflag_global)
+    for (int i = 0; i < nlocal; i++) eng_vdwl += e_node[i];
   if (eflag_atom)
     for (int i = 0; i < nlocal; i++) eatom[i] += e_node[i];
+}
 
+void PairEGraFF::tally_forces_and_virial(const ModelOutput &out)
+{
   double **f = atom->f;
+  const double *g = out.edge_forces.data_ptr<double>();
   const int64_t *edge_src = edge_index.data();
   const int64_t *edge_dst = edge_src + num_edges;
   double v[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -522,15 +777,38 @@ void PairEGraFF::compute(int eflag, int vflag)
   }
   if (vflag_global)
     for (int c = 0; c < 6; c++) virial[c] += v[c];
+}
+
+void PairEGraFF::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  // A rank that owns no atoms has no energy to count, and E_local = 0 gives zero forces.
+  if (atom->nlocal == 0) return;
+
+  auto t0 = Clock::now();
+  build_graph();
+  t_graph += seconds_since(t0);
+
+  t0 = Clock::now();
+  const ModelOutput out = evaluate(model, graph_inputs());
+  t_model += seconds_since(t0);
+  n_calls++;
+
+  t0 = Clock::now();
+  tally_energy(out);
+  tally_forces_and_virial(out);
   t_scatter += seconds_since(t0);
 }
 
+/* `timing yes`: every rank joins the reduction, also one that owned no atoms and never called the
+   model (returning early there would leave the others waiting forever). */
+
 void PairEGraFF::finish()
 {
-  if (!report_timing || n_calls == 0) return;
+  if (!report_timing) return;
   double local[4] = {t_graph, t_model, t_scatter, (double) n_calls}, total[4];
   MPI_Allreduce(local, total, 4, MPI_DOUBLE, MPI_SUM, world);
-  if (comm->me == 0) {
+  if (comm->me == 0 && total[3] > 0) {
     const double per = 1000.0 / total[3];
     utils::logmesg(lmp,
                    "pair egraff timing: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call "

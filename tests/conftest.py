@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,17 @@ def new_lammps():
     return start_lammps()
 
 
+def lammps_error(commands: list[str]) -> str:
+    """The text of the LAMMPS error that stops ``commands`` in a fresh in-process instance."""
+    lmp = new_lammps()
+    try:
+        with pytest.raises(Exception) as info:
+            lmp.commands_list(commands)
+    finally:
+        lmp.close()
+    return str(info.value)
+
+
 def per_atom(lmp, name: str, ncols: int | None = None) -> np.ndarray:
     """A per-atom quantity ordered by atom ID (single rank)."""
     ids = np.array(lmp.numpy.extract_atom("id"))[: lmp.get_natoms()]
@@ -147,7 +159,16 @@ def run_lmp(script: str, tmp_path: Path, *, nprocs: int = 1, name: str = "in.lam
     if nprocs > 1:
         cmd = [str(MPIRUN), "-np", str(nprocs)] + cmd
     full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=full_env)
+    # its own process group, so that a run that hangs is killed with every rank mpirun started
+    with subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
 def assert_lammps_error(result: subprocess.CompletedProcess, *phrases: str) -> str:

@@ -179,7 +179,9 @@ def test_load_errors_say_what_is_wrong(tmp_path):
 @pytest.mark.parametrize("bad, message", [
     (dict(type_names=()), "at least one type name"),
     (dict(type_names=("H", "H")), "unique"),
-    (dict(r_max=0.0), "r_max must be > 0"),
+    (dict(r_max=0.0), "r_max must be a finite number > 0"),
+    (dict(r_max=float("inf")), "r_max must be a finite number > 0, got inf"),
+    (dict(r_max=float("nan")), "r_max must be a finite number > 0, got nan"),
     (dict(num_layers=0), "num_layers must be >= 1"),
     (dict(model_dtype="float16"), "float32 or float64"),
     (dict(pair_cutoffs=(1.0, 2.0, 3.0)), "needs 2x2 = 4 values"),
@@ -206,3 +208,22 @@ def test_written_files_get_the_default_mode_not_mkstemps_private_one(tmp_path):
     checkpoint = save_checkpoint(build("nequip", ["H", "O"], 4.0), tmp_path / "c.pt")
     for path in (deployed, checkpoint):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_plugin_reads_the_contract_keys_python_writes():
+    """The keys are declared for C++ in lammps_plugins/egraff_contract.h and for Python in
+    egraff.deploy.contract; they must be the same keys."""
+    import re
+    from pathlib import Path
+
+    from egraff.deploy.contract import CONTRACT_VERSION, DIGEST_KEY, OPTIONAL_KEYS, REQUIRED_KEYS
+
+    header = (Path(__file__).resolve().parents[1] / "lammps_plugins" / "egraff_contract.h").read_text()
+
+    def strings(name):
+        body = re.search(rf"{name}\[\]\s*=\s*\{{(.*?)\}};", header, re.S).group(1)
+        return tuple(re.findall(r'"([^"]*)"', body))
+
+    assert re.search(r'CONTRACT_VERSION = "(\w+)"', header).group(1) == CONTRACT_VERSION
+    assert strings("REQUIRED_KEYS") == REQUIRED_KEYS
+    assert set(strings("OPTIONAL_KEYS")) <= set(OPTIONAL_KEYS) and DIGEST_KEY in strings("OPTIONAL_KEYS")

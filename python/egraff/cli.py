@@ -50,15 +50,24 @@ def reference_model(
     from egraff.models import reference
 
     names = elements.split()
-    if kind == "lj":
-        if len(names) != 2:
-            raise typer.BadParameter("the lj reference model has parameters for exactly two elements")
-        model, meta = reference.lennard_jones(names, **reference.ARGON_KRYPTON, shift=shift, model_dtype=dtype)
-    elif kind == "mp2":
-        model, meta = reference.message_passing_toy(names, model_dtype=dtype)
-    else:
-        raise typer.BadParameter(f"unknown reference model {kind!r}; use lj or mp2")
-    save_deployed(model, output, meta)
+    try:
+        if kind == "lj":
+            if len(names) != 2:
+                raise ValueError(f"the lj reference model has parameters for exactly two elements, got --elements {elements!r}")
+            model, meta = reference.lennard_jones(names, **reference.ARGON_KRYPTON, shift=shift, model_dtype=dtype)
+        elif kind == "mp2":
+            if shift:
+                raise ValueError("--shift applies to the lj reference model only (mp2's pair term is smooth at r_max)")
+            model, meta = reference.message_passing_toy(names, model_dtype=dtype)
+        else:
+            raise ValueError(f"unknown reference model {kind!r}; use lj or mp2")
+        save_deployed(model, output, meta)
+    except ValueError as err:  # DeployedModelError included
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    except OSError as err:
+        typer.echo(f"error: cannot write {output}: {err.strerror}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"wrote {output} ({meta.architecture}, elements {' '.join(names)}, r_max {meta.r_max})")
 
 
@@ -125,6 +134,9 @@ def export(
             raise typer.BadParameter(f"--from {upstream!r}: use one of {', '.join(LOADERS)}")
     except (CheckpointError, UpstreamModelError, DeployedModelError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    except OSError as err:
+        typer.echo(f"error: cannot write {output}: {err.strerror}", err=True)
         raise typer.Exit(1)
     typer.echo(f"wrote {output}")
 

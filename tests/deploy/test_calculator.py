@@ -56,3 +56,30 @@ def test_corrupt_model_file_is_explained(model_file, tmp_path):
     broken.write_bytes(model_file.read_bytes()[:2000])
     with pytest.raises(DeployedModelError, match="broken.pt is not a loadable TorchScript model"):
         EGraFFCalculator(broken)
+
+
+class OneTensor(torch.nn.Module):
+    def forward(self, edge_vectors: torch.Tensor, edge_index: torch.Tensor, atom_types: torch.Tensor,
+                n_local: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(atom_types.shape[0], dtype=torch.float64)
+
+
+class Float32Forces(torch.nn.Module):
+    def forward(self, edge_vectors: torch.Tensor, edge_index: torch.Tensor, atom_types: torch.Tensor,
+                n_local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(atom_types.shape[0], dtype=torch.float64), torch.zeros(edge_index.shape[1], 3)
+
+
+@pytest.mark.parametrize("module, message", [
+    (OneTensor(), "returned a Tensor, not the contract's tuple"),
+    (Float32Forces(), "returned node_energy of dtype torch.float64 and edge_forces of dtype torch.float32; the contract"),
+])
+def test_model_breaking_the_output_contract_is_explained(tmp_path, module, message):
+    from egraff.deploy import ModelMetadata, save_deployed
+
+    meta = ModelMetadata(architecture="broken", type_names=("Cu", "Au"), r_max=4.0, num_layers=1)
+    path = save_deployed(torch.jit.script(module), tmp_path / "broken.pt", meta)
+    atoms = rattled_fcc()
+    atoms.calc = EGraFFCalculator(path)
+    with pytest.raises(DeployedModelError, match=f"model .*broken.pt {message}"):
+        atoms.get_potential_energy()

@@ -60,7 +60,7 @@ def test_corrupt_checkpoint_is_refused_with_a_reason(trained_like, tmp_path):
     truncated.write_bytes(checkpoint.read_bytes()[:500])
     result = runner.invoke(app, ["export", str(truncated), "-o", str(tmp_path / "out.pt")])
     assert result.exit_code == 1
-    assert "truncated.ckpt is not a readable egraff checkpoint" in result.output
+    assert "truncated.ckpt is not a checkpoint written by torch.save (not a zip archive: damaged, truncated" in result.output
     assert "pass a file written by egraff's training engine" in result.output
     assert not (tmp_path / "out.pt").exists()
 
@@ -104,3 +104,67 @@ def test_deploy_leaves_the_model_trainable(tmp_path):
     assert model.training and all(p.requires_grad for p in model.parameters())
     assert [type(m) for m in model.modules()] == module_types  # no submodule swapped for a scripted one
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+def test_export_refuses_non_finite_weights(trained_like, tmp_path):
+    """A diverged run (NaN weights) must not become a deployed file."""
+    ckpt = torch.load(trained_like[1], weights_only=True)
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and v.numel() > 1)
+    ckpt["state_dict"][name].view(-1)[0] = float("nan")
+    torch.save(ckpt, tmp_path / "diverged.ckpt")
+    result = runner.invoke(app, ["export", str(tmp_path / "diverged.ckpt"), "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1
+    assert "refusing to write" in result.output and "1 non-finite values (NaN or inf), so training diverged" in result.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_export_explains_files_that_are_not_model_checkpoints(trained_like, tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    # what the training engine (Lightning) writes to resume a run
+    torch.save({"epoch": 3, "global_step": 30, "pytorch-lightning_version": "2.5.0", "state_dict": {}},
+               run / "checkpoints" / "last.ckpt")
+    result = runner.invoke(app, ["export", str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1
+    assert f"is the training engine's resume state, not a model checkpoint; export {run.resolve() / 'best_model.pt'}" \
+        in result.output
+    # an already deployed file
+    runner.invoke(app, ["export", str(trained_like[1]), "-o", str(tmp_path / "deployed.pt")])
+    result = runner.invoke(app, ["export", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "again.pt")])
+    assert result.exit_code == 1 and "deployed.pt is a TorchScript file (an already deployed model?)" in result.output
+    assert "needs no export" in result.output
+    result = runner.invoke(app, ["export", "--from", "nequip", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "n.pt")])
+    assert result.exit_code == 1 and "deployed.pt is a TorchScript file (a compiled .nequip.pth or a deployed model)" \
+        in result.output
+    (tmp_path / "notes.ckpt").write_text("hello")
+    result = runner.invoke(app, ["export", str(tmp_path / "notes.ckpt"), "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1 and "notes.ckpt is not a checkpoint written by torch.save (not a zip archive" \
+        in result.output
+    result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1 and "run is a directory; give the checkpoint file" in result.output
+    result = runner.invoke(app, ["export", str(trained_like[1]), "-o", str(run)])
+    assert result.exit_code == 1 and "run is a directory; give a file name for the deployed model" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lj", "--dtype", "float16"], "model_dtype must be float32 or float64, got 'float16'"),
+    (["mp2", "--elements", "Ar Ar"], "type names must be unique, got ['Ar', 'Ar']"),
+    (["mp2", "--elements", " "], "a deployed model needs at least one type name"),
+    (["lj", "--elements", "Ar"], "exactly two elements"),
+    (["xyz"], "unknown reference model 'xyz'; use lj or mp2"),
+    (["mp2", "--shift"], "--shift applies to the lj reference model only"),
+])
+def test_reference_model_errors_are_one_sentence(tmp_path, args, message):
+    result = runner.invoke(app, ["reference-model", *args, "-o", str(tmp_path / "m.pt")])
+    assert result.exit_code != 0 and message in " ".join(result.output.split()), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_reference_model_output_that_is_a_directory(tmp_path):
+    result = runner.invoke(app, ["reference-model", "mp2", "-o", str(tmp_path)])
+    assert result.exit_code == 1 and "is a directory; give a file name for the deployed model" in result.output
+    result = runner.invoke(app, ["reference-model", "mp2", "-o", "/proc/egraff/m.pt"])
+    assert result.exit_code == 1 and "cannot write /proc/egraff/m.pt" in result.output
+    assert isinstance(result.exception, SystemExit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import fcc_binary, new_lammps, per_atom, run_lmp, thermo_rows
+from conftest import fcc_binary, lammps_error, new_lammps, per_atom, run_lmp, thermo_rows
 
 
 def slab_script(model, steps=10):
@@ -78,3 +78,82 @@ def test_unused_null_type_is_allowed(lj_file):
         assert lmp.get_thermo("pe") == pe3
     finally:
         lmp.close()
+
+
+@pytest.mark.mpi
+def test_timing_report_with_an_empty_rank_does_not_hang(lj_file, tmp_path):
+    """The rank that owns no atoms must still join the timing reduction at the end of the run."""
+    script = slab_script(lj_file, steps=5).replace("pair_style egraff", "pair_style egraff timing yes")
+    result = run_lmp(script, tmp_path, nprocs=2, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:]
+    nlocal = next(line for line in result.stdout.splitlines() if line.startswith("Nlocal:"))
+    assert nlocal.split()[-2:] == ["0", "min"], nlocal
+    timing = next(line for line in result.stdout.splitlines() if line.startswith("pair egraff timing"))
+    assert "calls 6 " in timing and "summed over 2 ranks" in timing  # setup + 5 steps on the one busy rank
+
+
+def test_non_finite_position_is_an_error_not_a_missing_atom(mp2_file):
+    """A NaN coordinate between reneighbourings (LAMMPS checks only when it rebuilds the lists, and a
+    NaN displacement never triggers a rebuild) would give an atom without edges."""
+    lmp = new_lammps()
+    try:
+        lmp.commands_list(fcc_binary((2, 2, 2)) + ["pair_style egraff", f"pair_coeff * * {mp2_file} Ar Kr",
+                                                   "fix nve all nve", "run 0"])
+        ids = np.array(lmp.numpy.extract_atom("id"))
+        lmp.numpy.extract_atom("x")[3, 1] = np.nan
+        with pytest.raises(Exception, match=rf"atom {ids[3]} has a non-finite position \(.*, nan, .*\) at step 1"):
+            lmp.command("run 3 pre no")
+    finally:
+        lmp.close()
+
+
+def ghost_counts(stdout: str) -> tuple[float, float]:
+    """Average local and ghost atoms per rank from LAMMPS's end-of-run summary."""
+    values = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if words and words[0] in ("Nlocal:", "Nghost:"):
+            values[words[0]] = float(words[1])
+    return values["Nlocal:"], values["Nghost:"]
+
+
+@pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi)])
+def test_wide_ghost_shell_warns_with_the_ghost_count(mp2_file, tmp_path, nprocs):
+    """ghostmp in a 32-atom triclinic cell (shell 12 Å, cell ~10.5 Å): a warning with the number of
+    ghost atoms per local atom, which matches what LAMMPS then creates."""
+    script = "\n".join(fcc_binary((2, 2, 2), triclinic=True) + [
+        "pair_style egraff mode ghostmp", f"pair_coeff * * {mp2_file} Ar Kr", "run 0"]) + "\n"
+    result = run_lmp(script, tmp_path, nprocs=nprocs)
+    assert result.returncode == 0, result.stdout[-3000:]
+    warning = next(line for line in result.stdout.splitlines() if line.startswith("WARNING") and "ghost" in line)
+    estimate = float(warning.split("evaluates about ")[1].split()[0])
+    nlocal, nghost = ghost_counts(result.stdout)
+    assert abs(estimate - nghost / nlocal) <= 0.1 * nghost / nlocal, (estimate, nghost / nlocal)
+    assert "use mode map on 1 MPI rank, fewer MPI ranks or a larger box" in warning
+
+
+def test_ghost_shell_many_cells_wide_is_refused_unless_allowed(mp2_file):
+    """4 atoms in a 5.4 Å cell with a 12 Å ghost shell: ~160 ghost copies per atom, each evaluated
+    by the model at every step. Refused by default; `ghost_limit` allows it, with exact results."""
+    def commands(style):
+        return fcc_binary((1, 1, 1), jitter=0.2) + [style, f"pair_coeff * * {mp2_file} Ar Kr", "run 0"]
+
+    error = lammps_error(commands("pair_style egraff mode ghostmp"))
+    assert "the model evaluates about 160 ghost atoms per local atom at every step, more than ghost_limit 100" in error
+    assert "raise the limit with 'pair_style egraff ghost_limit N'" in error
+    energies = []
+    for style in ("pair_style egraff mode ghostmp ghost_limit 500", "pair_style egraff mode map"):
+        lmp = new_lammps()
+        try:
+            lmp.commands_list(commands(style))
+            energies.append(lmp.get_thermo("pe"))
+        finally:
+            lmp.close()
+    assert abs(energies[0] - energies[1]) <= 1e-10
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_bad_ghost_limit_is_refused(value):
+    error = lammps_error(["units metal", f"pair_style egraff ghost_limit {value}"])
+    assert f"ghost_limit must be a number > 0 (ghost atoms per local atom), got '{value}'" in error
+

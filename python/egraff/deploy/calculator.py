@@ -16,7 +16,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from egraff.data.graph import atoms_graph
-from egraff.deploy.contract import load_deployed
+from egraff.deploy.contract import check_outputs, load_deployed
 
 
 class EGraFFCalculator(Calculator):
@@ -27,6 +27,7 @@ class EGraFFCalculator(Calculator):
     def __init__(self, model_path, device: str = "cpu", **kwargs):
         super().__init__(**kwargs)
         self.model, self.metadata = load_deployed(model_path, device)
+        self.model_path = str(model_path)
         self.device = torch.device(device)
         self.cutoff_matrix = None if self.metadata.pair_cutoffs is None else self.metadata.cutoff_matrix().numpy()
 
@@ -39,14 +40,16 @@ class EGraFFCalculator(Calculator):
         def tensor(array, dtype):
             return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=self.device)
 
-        node_energy, edge_forces = self.model(
-            tensor(graph.edge_vectors, torch.float64),
+        # the contract's caller passes edge_vectors as a leaf that requires grad
+        outputs = self.model(
+            tensor(graph.edge_vectors, torch.float64).requires_grad_(True),
             tensor(graph.edge_index, torch.int64),
             tensor(graph.atom_types, torch.int64),
             torch.tensor(num_atoms, dtype=torch.int64),
         )
-        energies = node_energy.detach().cpu().numpy()
-        g = edge_forces.detach().cpu().numpy()
+        node_energy, edge_forces = check_outputs(outputs, num_atoms, graph.num_edges, self.model_path)
+        energies = node_energy.cpu().numpy()
+        g = edge_forces.cpu().numpy()
         forces = np.zeros((num_atoms, 3))
         np.add.at(forces, graph.edge_index[0], g)
         np.add.at(forces, graph.edge_index[1], -g)

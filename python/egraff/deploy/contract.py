@@ -10,15 +10,36 @@ ASE calculator serve all of them::
 ``edge_forces = d(sum_{i < n_local} node_energy_i) / d edge_vectors``. Callers turn edge forces
 into atomic forces (F_i += g, F_j -= g) and the virial (W = -sum_e r_e (x) g_e).
 
-Metadata travels in the file as TorchScript ``_extra_files`` (plain UTF-8 strings).
+Who sets ``requires_grad``: every caller (the LAMMPS plugin, :class:`EGraFFCalculator`, training)
+passes ``edge_vectors`` as a leaf tensor with ``requires_grad`` set, so a model may call
+``torch.autograd.grad(energy, [edge_vectors])`` on its input directly. A model may also detach it
+and set the flag on its own copy (:class:`DeployedPotential` does); it must not modify it in place.
+The outputs are float64; a tuple may carry further items after these two.
+
+Metadata travels in the file as TorchScript ``_extra_files`` (plain UTF-8 strings):
+:data:`REQUIRED_KEYS` in every file, :data:`OPTIONAL_KEYS` when known. The LAMMPS plugin reads the
+keys listed in ``lammps_plugins/egraff_contract.h`` (tests/test_contract.py keeps both lists equal).
+
+Weights digest (``weights_sha256``, written by :func:`save_deployed`, checked by
+:func:`load_deployed` and the plugin): the hex SHA-256 over the archive records that hold the
+module's state — ``data.pkl``, ``constants.pkl`` and every record under ``data/`` and
+``constants/`` (tensor storages) — named relative to the archive's top folder, taken in byte-wise
+name order, each fed as the UTF-8 name, one NUL byte, the record length as 8-byte little-endian
+integer, then the record's bytes. Code, metadata and ``.data/`` are not part of it. A file without
+the key (another tool, an older egraff) loads with a warning; a mismatch is an error.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import math
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import IO, Dict, Optional, Tuple, Union
 
 import torch
 
@@ -26,10 +47,12 @@ from egraff.files import atomic_path
 
 CONTRACT_VERSION = "1"
 
-#: keys the LAMMPS plugin reads; their meaning is fixed for contract version 1
+#: keys every deployed file has; their meaning is fixed for contract version 1
 REQUIRED_KEYS = ("egraff_contract", "architecture", "type_names", "r_max", "num_layers", "model_dtype")
-#: informational keys written by egraff; absent keys read back as ""
-OPTIONAL_KEYS = ("pair_cutoffs", "units", "egraff_version", "torch_version", "data_fingerprint")
+#: the weights digest (module docstring)
+DIGEST_KEY = "weights_sha256"
+#: keys written by egraff when known; absent keys read back as ""
+OPTIONAL_KEYS = ("pair_cutoffs", DIGEST_KEY, "units", "egraff_version", "torch_version", "data_fingerprint")
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -54,8 +77,8 @@ class ModelMetadata:
             raise DeployedModelError("a deployed model needs at least one type name")
         if len(set(self.type_names)) != len(self.type_names):
             raise DeployedModelError(f"type names must be unique, got {list(self.type_names)}")
-        if not self.r_max > 0:
-            raise DeployedModelError(f"r_max must be > 0, got {self.r_max}")
+        if not (math.isfinite(self.r_max) and self.r_max > 0):
+            raise DeployedModelError(f"r_max must be a finite number > 0, got {self.r_max}")
         if self.num_layers < 1:
             raise DeployedModelError(f"num_layers must be >= 1, got {self.num_layers}")
         if self.model_dtype not in _DTYPES:
@@ -108,20 +131,34 @@ class ModelMetadata:
                 f"{path} uses contract version {files['egraff_contract']}, this egraff reads version "
                 f"{CONTRACT_VERSION}; re-export the model"
             )
-        missing = [k for k in REQUIRED_KEYS if not files.get(k)]
+        missing = [k for k in REQUIRED_KEYS if not files.get(k, "").strip()]
         if missing:
-            raise DeployedModelError(f"{path} lacks the metadata {', '.join(missing)}")
+            raise DeployedModelError(f"{path} lacks the metadata {', '.join(missing)}; write it with `egraff export`")
+
+        def number(key: str, text: str, kind=float):
+            try:
+                return kind(text)
+            except ValueError:
+                raise DeployedModelError(f"{path} has metadata {key} = {text!r}, which is not "
+                                         f"{'a whole number' if kind is int else 'a number'}") from None
+
         cutoffs = files.get("pair_cutoffs", "").split()
-        return cls(
-            architecture=files["architecture"],
-            type_names=tuple(files["type_names"].split()),
-            r_max=float(files["r_max"]),
-            num_layers=int(files["num_layers"]),
-            model_dtype=files["model_dtype"],
-            pair_cutoffs=tuple(float(c) for c in cutoffs) if cutoffs else None,
-            units=files.get("units") or "eV Angstrom",
-            data_fingerprint=files.get("data_fingerprint", ""),
-        )
+        r_max = number("r_max", files["r_max"])
+        num_layers = number("num_layers", files["num_layers"], int)
+        pair_cutoffs = tuple(number("pair_cutoffs", c) for c in cutoffs) if cutoffs else None
+        try:
+            return cls(
+                architecture=files["architecture"],
+                type_names=tuple(files["type_names"].split()),
+                r_max=r_max,
+                num_layers=num_layers,
+                model_dtype=files["model_dtype"],
+                pair_cutoffs=pair_cutoffs,
+                units=files.get("units") or "eV Angstrom",
+                data_fingerprint=files.get("data_fingerprint", ""),
+            )
+        except DeployedModelError as err:
+            raise DeployedModelError(f"{path} has unusable metadata: {err}") from None
 
 
 class DeployedPotential(torch.nn.Module):
@@ -151,27 +188,120 @@ class DeployedPotential(torch.nn.Module):
         return node_energy.detach(), edge_forces
 
 
+def weights_digest(archive: Union[str, os.PathLike, IO[bytes]]) -> str:
+    """The ``weights_sha256`` of a TorchScript archive (rule in the module docstring).
+
+    Raises ``zipfile.BadZipFile`` when a record fails its zip CRC check (the file is damaged)."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(archive) as z:
+        records = {name.partition("/")[2]: name for name in z.namelist()}
+        state = [r for r in records if r in ("data.pkl", "constants.pkl") or r.startswith(("data/", "constants/"))]
+        for record in sorted(state, key=str.encode):
+            data = z.read(records[record])
+            digest.update(record.encode() + b"\0" + len(data).to_bytes(8, "little"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def is_torchscript_archive(path: str | os.PathLike) -> bool:
+    """A TorchScript file: a zip archive with a ``code/`` folder (``torch.save`` files have none)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.partition("/")[2].startswith("code/") for name in archive.namelist())
+
+
+def _check_finite_weights(module: torch.nn.Module, path: Path) -> None:
+    tensors = list(module.named_parameters()) + list(module.named_buffers())
+    for name, tensor in tensors:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            count = int((~torch.isfinite(tensor)).sum())
+            raise DeployedModelError(f"refusing to write {path}: weight {name} has {count} non-finite values (NaN or "
+                                     "inf), so training diverged; export an earlier checkpoint or retrain with a "
+                                     "smaller learning rate")
+
+
 def save_deployed(potential: torch.nn.Module, path: str | os.PathLike, metadata: ModelMetadata) -> Path:
     """Script ``potential`` (a :class:`DeployedPotential` or any module with the contract's forward)
-    and write it with its metadata. The file appears atomically: complete or not at all."""
+    and write it with its metadata and weights digest. The file appears atomically: complete or not
+    at all. Weights with NaN or inf are refused."""
     path = Path(path)
+    if path.is_dir():
+        raise DeployedModelError(f"{path} is a directory; give a file name for the deployed model, e.g. {path / 'model.pt'}")
     scripted = potential if isinstance(potential, torch.jit.ScriptModule) else torch.jit.script(potential.eval())
+    _check_finite_weights(scripted, path)
+    # the digest covers records torch writes identically on every save; take it from a first save
+    first = io.BytesIO()
+    torch.jit.save(scripted, first)
+    digest = weights_digest(first)
     with atomic_path(path) as temporary:
-        torch.jit.save(scripted, str(temporary), _extra_files=metadata.to_extra_files())
+        torch.jit.save(scripted, str(temporary), _extra_files={**metadata.to_extra_files(), DIGEST_KEY: digest})
+        if weights_digest(temporary) != digest:
+            raise RuntimeError(f"torch.jit.save wrote different weights for the same module twice; {path} not written")
     return path
 
 
+def _check_weights_digest(path: str, expected: str) -> None:
+    if not expected:
+        warnings.warn(f"{path} carries no weights digest (written by another tool or an older egraff), so damage "
+                      "to its weights cannot be detected", stacklevel=3)
+        return
+    try:
+        intact = weights_digest(path) == expected
+    except zipfile.BadZipFile as err:  # a record fails its CRC
+        intact, detail = False, f" ({err})"
+    else:
+        detail = f" ({DIGEST_KEY} mismatch)"
+    if not intact:
+        raise DeployedModelError(f"{path} is damaged: its weights differ from those written at export{detail}; "
+                                 "export or copy the file again")
+
+
+def check_outputs(outputs, num_nodes: int, num_edges: int, path: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(node_energy, edge_forces)`` of one call, checked against the contract as the plugin checks
+    them: a tuple starting with two float64 tensors of shapes [N] and [E, 3] with finite values."""
+    if not isinstance(outputs, tuple) or len(outputs) < 2 or not all(isinstance(t, torch.Tensor) for t in outputs[:2]):
+        kind = type(outputs).__name__ if not isinstance(outputs, tuple) else f"tuple of {len(outputs)} items"
+        raise DeployedModelError(f"model {path} returned a {kind}, not the contract's tuple (node_energy, edge_forces)")
+    node_energy, edge_forces = outputs[0].detach(), outputs[1].detach()
+    if node_energy.dtype != torch.float64 or edge_forces.dtype != torch.float64:
+        raise DeployedModelError(f"model {path} returned node_energy of dtype {node_energy.dtype} and edge_forces of "
+                                 f"dtype {edge_forces.dtype}; the contract requires float64 for both")
+    if tuple(node_energy.shape) != (num_nodes,) or tuple(edge_forces.shape) != (num_edges, 3):
+        raise DeployedModelError(f"model {path} returned shapes {list(node_energy.shape)} and {list(edge_forces.shape)}, "
+                                 f"expected [{num_nodes}] and [{num_edges}, 3]")
+    if not (bool(torch.isfinite(node_energy).all()) and bool(torch.isfinite(edge_forces).all())):
+        raise DeployedModelError(f"model {path} returned a non-finite energy or force; the structure is outside the "
+                                 "model's domain (atoms too close?) or the model file is broken")
+    return node_energy, edge_forces
+
+
 def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -> Tuple[torch.jit.ScriptModule, ModelMetadata]:
-    """Load a deployed file with plain torch (no egraff model code needed) and validate its metadata."""
+    """Load a deployed file with plain torch (no egraff model code needed), check its weights digest
+    and validate its metadata."""
     path = str(path)
+    if os.path.isdir(path):
+        raise DeployedModelError(f"{path} is a directory, not a model file; give the path of the deployed .pt file")
     if not os.path.isfile(path):
         raise DeployedModelError(f"model file {path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise DeployedModelError(f"model file {path} is empty (0 bytes); write it again with `egraff export`")
     files: Dict[str, str] = {k: "" for k in REQUIRED_KEYS + OPTIONAL_KEYS}
     try:
         module = torch.jit.load(path, map_location=device, _extra_files=files)
     except Exception as err:  # torch raises RuntimeError / ValueError with a long trace
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "constants.pkl" in first:  # a torch.save zip has no TorchScript code
+            raise DeployedModelError(f"{path} is a torch.save file (a checkpoint?), not a TorchScript model; write the "
+                                     "deployed file with `egraff export`") from None
+        first = first.split(". This is an internal miniz error")[0]  # torch's advice to its own developers
         raise DeployedModelError(f"{path} is not a loadable TorchScript model ({first}); write it with `egraff export`") from None
     files = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in files.items()}
-    return module.eval(), ModelMetadata.from_extra_files(files, path)
-
+    metadata = ModelMetadata.from_extra_files(files, path)
+    forward = getattr(module, "forward", None)
+    num_inputs = len(forward.schema.arguments) - 1 if forward is not None else 0
+    if num_inputs != 4:
+        raise DeployedModelError(f"the forward of {path} takes {num_inputs} inputs, the contract's takes 4 "
+                                 "(edge_vectors, edge_index, atom_types, n_local)")
+    _check_weights_digest(path, files[DIGEST_KEY].strip())
+    return module.eval(), metadata

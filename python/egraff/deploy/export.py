@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import os
+import zipfile
 from pathlib import Path
 from typing import Tuple
 
 import torch
 
-from egraff.deploy.contract import DeployedPotential, ModelMetadata, save_deployed
+from egraff.deploy.contract import DeployedPotential, ModelMetadata, is_torchscript_archive, save_deployed
 from egraff.files import atomic_path
 
 CHECKPOINT_VERSION = 1
@@ -63,14 +64,28 @@ def load_checkpoint(path: str | os.PathLike) -> Tuple[torch.nn.Module, dict]:
     from egraff.models import build
 
     path = str(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a directory; give the checkpoint file (a training run writes best_model.pt)")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if is_torchscript_archive(path):
+        raise CheckpointError(f"{path} is a TorchScript file (an already deployed model?), not a checkpoint; a "
+                              "deployed file needs no export: use it in pair_coeff or EGraFFCalculator as it is")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a checkpoint written by torch.save (not a zip archive: damaged, "
+                              "truncated or another format); pass a file written by egraff's training engine")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if reason.startswith("Weights only load failed"):  # torch's paragraph on its weights_only default
+            reason = "it holds Python objects beyond tensors and plain data"
         raise CheckpointError(f"{path} is not a readable egraff checkpoint ({reason}); "
                               "pass a file written by egraff's training engine") from None
+    if isinstance(ckpt, dict) and "pytorch-lightning_version" in ckpt:
+        run_dir = Path(path).resolve().parent.parent
+        raise CheckpointError(f"{path} is the training engine's resume state, not a model checkpoint; export "
+                              f"{run_dir / 'best_model.pt'} (or final_model.pt) from the same run")
     if not isinstance(ckpt, dict) or "egraff_checkpoint" not in ckpt:
         raise CheckpointError(f"{path} is not an egraff checkpoint (no 'egraff_checkpoint' key); for models "
                               "trained with nequip or mace use `egraff export --from nequip|mace`")

@@ -19,6 +19,7 @@ import os
 
 import torch
 
+from egraff.deploy.contract import is_torchscript_archive
 from egraff.models.base import EnergyModel
 
 
@@ -63,6 +64,9 @@ def load_nequip(path: str | os.PathLike) -> EnergyModel:
     path = str(path)
     if not os.path.isfile(path):
         raise UpstreamModelError(f"nequip model file {path} does not exist")
+    if is_torchscript_archive(path):
+        raise UpstreamModelError(f"{path} is a TorchScript file (a compiled .nequip.pth or a deployed model), which "
+                                 "cannot be imported; pass the training checkpoint (.ckpt) or the .nequip.zip package")
     with nequip_global_state():
         try:
             graph_model = load_saved_model(path)

@@ -70,7 +70,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # its own checks (validate_recipe), so that a schema can take it over as is ----
 RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {
-        "e0s": "least_squares",  # per-element energy shifts: least_squares | per_atom_mean | {element or Z: eV}
+        "e0s": "least_squares",  # per-element energy shifts: least_squares | per_atom_mean | isolated_atoms |
+                                 # {element or Z: eV}
     },
     "loss": {
         "form": "mse",  # mse | l1 | huber | l2mae (mean Euclidean norm of the force error vectors)
@@ -100,7 +101,7 @@ RECIPE_CHOICES = {
     ("loss", "form"): ("mse", "l1", "huber", "l2mae"),
     ("train", "early_stopping_monitor"): ("val/loss", "val/force_mae", "val/force_rmse", "val/energy_mae"),
 }
-E0S_RULES = ("least_squares", "per_atom_mean")
+E0S_RULES = ("least_squares", "per_atom_mean", "isolated_atoms")
 
 
 def stage_two_start(config: Mapping[str, Any]) -> int | None:
@@ -117,7 +118,7 @@ def validate_recipe(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{section}.{key} = {config[section][key]!r}; choose one of {', '.join(options)}")
     e0s = config["model"]["e0s"]
     if not (e0s in E0S_RULES or isinstance(e0s, Mapping)):
-        raise ConfigError(f"model.e0s = {e0s!r}; choose {' or '.join(E0S_RULES)}, or give a mapping "
+        raise ConfigError(f"model.e0s = {e0s!r}; choose {', '.join(E0S_RULES)}, or give a mapping "
                           "{element: eV} (e.g. {H: -13.66, C: -1029.3})")
     if isinstance(e0s, Mapping):
         for element, value in e0s.items():

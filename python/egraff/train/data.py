@@ -189,8 +189,10 @@ def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule) -
 
     ``least_squares``: the E0 that best fit the frame energies as Σ_elements count·E0 (MACE's
     ``--E0s average``, NequIP's ``dataset_per_species_total_energy_mean``); ``per_atom_mean``: one value
-    for every element, the mean energy per atom (NequIP's ``dataset_per_atom_total_energy_mean``); a
-    mapping {element symbol or atomic number: eV}: given values, e.g. isolated-atom energies.
+    for every element, the mean energy per atom (NequIP's ``dataset_per_atom_total_energy_mean``);
+    ``isolated_atoms``: the energies of the training frames that hold a single atom without neighbours
+    (MACE's ``IsolatedAtom`` frames); a mapping {element symbol or atomic number: eV}: given values
+    (the study's MACE/BOTNet runs passed a fixed dict).
     """
     if isinstance(rule, dict):
         from ase.data import chemical_symbols
@@ -201,6 +203,15 @@ def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule) -
             raise TrainingDataError(f"model.e0s gives no reference energy for {' '.join(missing)}; "
                                     "give one for every element of the model")
         return [by_symbol[t] for t in type_names]
+    if rule == "isolated_atoms":
+        isolated = {type_names[int(g.atom_types[0])]: float(g.energy) for g in dataset.graphs
+                    if g.atom_types.shape[0] == 1 and g.edge_index.shape[1] == 0}
+        missing = [t for t in type_names if t not in isolated]
+        if missing:
+            raise TrainingDataError(f"model.e0s = isolated_atoms, but the training data has no isolated-atom frame "
+                                    f"(one atom, no neighbours within r_max) of {' '.join(missing)}; add one per "
+                                    "element or choose least_squares")
+        return [isolated[t] for t in type_names]
     counts = element_counts(dataset, len(type_names)).astype(np.float64)
     energies = np.array([float(g.energy) for g in dataset.graphs])
     if rule == "per_atom_mean":

@@ -166,6 +166,16 @@ def _check_same_run(run_dir: Path, config_text: str, record: dict) -> None:
                                   "differs); resume it on the same frames or choose another output.dir")
 
 
+def early_stopping(train_section: Mapping):
+    """Stop after ``early_stopping_patience`` epochs in which the monitored validation error did not fall
+    more than ``early_stopping_min_delta`` below its best so far."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    return EarlyStopping(monitor=train_section["early_stopping_monitor"],
+                         patience=int(train_section["early_stopping_patience"]),
+                         min_delta=float(train_section["early_stopping_min_delta"]))
+
+
 def _claim(run_dir: Path):
     """An exclusive lock on the run directory for this process (released when it ends, also by kill -9),
     and the removal of temporary files a killed run left behind. Only the first process of a
@@ -217,7 +227,7 @@ def train(config: dict, *, frames: Mapping[str, Sequence] | None = None) -> Trai
 def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, record: dict) -> TrainResult:
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging
+    from lightning.pytorch.callbacks import EMAWeightAveraging
 
     from egraff.deploy.export import load_checkpoint, save_checkpoint
     from egraff.models import build, hyperparameters
@@ -266,8 +276,7 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
         callbacks.append(StageTwo(second_stage, s["lr"], {k: s[k] for k in ("energy_weight", "force_weight",
                                                                             "stress_weight")}))
     if t["early_stopping_patience"] is not None:
-        callbacks.append(EarlyStopping(monitor=t["early_stopping_monitor"], patience=int(t["early_stopping_patience"]),
-                                       min_delta=float(t["early_stopping_min_delta"])))
+        callbacks.append(early_stopping(t))
     callbacks.append(ResumeCheckpoint(last_ckpt))  # Lightning runs it last at the end of an epoch
     trainer = pl.Trainer(
         max_epochs=int(t["max_epochs"]), accelerator=t["accelerator"], devices=t["devices"],

@@ -75,21 +75,19 @@ class EpochMetricsCSV(pl.Callback):
     logged metric), rewritten atomically. Its row of an epoch is written before that epoch's resume
     checkpoint; on resume, rows of epochs that will be redone are dropped (no epoch is listed twice)
     and the wall-time column continues from the checkpoint's (the time the process was dead is not
-    counted). ``first_epoch`` is the epoch this process started at."""
+    counted)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.rows: list[dict] = []
         self.elapsed = 0.0  # training seconds up to the end of the last finished epoch
-        self.first_epoch = 0
 
     def on_train_start(self, trainer, pl_module):
         import csv
 
-        self.first_epoch = trainer.current_epoch
         if self.path.exists():
             with open(self.path, newline="") as f:
-                self.rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < self.first_epoch]
+                self.rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < trainer.current_epoch]
         self._started = time.perf_counter() - self.elapsed
 
     def on_train_epoch_end(self, trainer, pl_module):

@@ -241,8 +241,14 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
     seed = int(t["seed"])
     config_text = yaml.safe_dump(config, sort_keys=False)
     last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    final_model, best_model = run_dir / "final_model.pt", run_dir / "best_model.pt"
     if last_ckpt.exists():
         _check_same_run(run_dir, config_text, record)
+        if final_model.exists():  # written last: the run is complete (also when it stopped early)
+            epochs = int(torch.load(final_model, weights_only=True)["epochs"])
+            best_loss = float(torch.load(best_model, weights_only=True).get("val_loss", float("nan")))
+            return TrainResult(run_dir=run_dir, best_model=best_model, final_model=final_model, epochs=epochs,
+                               best_val_loss=best_loss, seconds=0.0, first_epoch=epochs)
     atomic_write_text(run_dir / "config.yaml", config_text)
     atomic_write_text(run_dir / "data.json", json.dumps(record, indent=1, default=str))
 
@@ -264,7 +270,7 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
                                                sampler=EpochShuffle(len(train_set), seed))
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=int(t["val_batch_size"]), collate_fn=collate)
 
-    best = BestModelExport(run_dir / "best_model.pt", record["train_fingerprint"])
+    best = BestModelExport(best_model, record["train_fingerprint"])
     metrics = EpochMetricsCSV(run_dir / "metrics.csv")
     callbacks = [best]  # before EMA: it must see the averaged weights swapped in for validation
     if config["optim"]["ema_decay"] is not None:
@@ -285,10 +291,10 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
         inference_mode=False, deterministic=True, enable_progress_bar=bool(t["progress"]),
         enable_model_summary=False, log_every_n_steps=1, plugins=[AtomicCheckpointIO()],
     )
-    resume = None
+    resume, first_epoch = None, 0
     if last_ckpt.exists():
         try:
-            torch.load(last_ckpt, map_location="cpu", weights_only=False)
+            first_epoch = int(torch.load(last_ckpt, map_location="cpu", weights_only=False)["epoch"]) + 1
         except Exception as err:
             raise ConfigError(f"cannot resume: {last_ckpt} is unreadable ({str(err).splitlines()[0]}); "
                               "delete it to restart the run from scratch") from None
@@ -300,13 +306,12 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
         raise TrainingDivergedError(f"{err}; training stopped ({kept}); lower optim.lr "
                                     f"(now {config['optim']['lr']}) or check the training data") from None
 
-    final = save_checkpoint(module.model, run_dir / "final_model.pt", record["train_fingerprint"],
-                            epochs=trainer.current_epoch)
+    final = save_checkpoint(module.model, final_model, record["train_fingerprint"], epochs=trainer.current_epoch)
     if not best.path.exists():  # no validation ran: the final weights are the best we have
         save_checkpoint(module.model, best.path, record["train_fingerprint"])
     load_checkpoint(best.path)  # fail here, not at export, if anything is wrong with it
     return TrainResult(run_dir=run_dir, best_model=best.path, final_model=final, epochs=trainer.current_epoch,
-                       best_val_loss=best.best_loss, seconds=0.0, first_epoch=metrics.first_epoch)
+                       best_val_loss=best.best_loss, seconds=0.0, first_epoch=first_epoch)
 
 
 def train_from_files(config_file: str | None, overrides: list[str]) -> TrainResult:

@@ -163,28 +163,25 @@ def test_loss_forms_and_energy_normalisation():
     assert loss(form="l1", energy_per_atom=False) == pytest.approx((2 + 6) / 2 + 2.0)
 
 
-class ScriptedErrors:
-    """A LightningModule whose validation force error per epoch is a given sequence."""
+def scripted_errors(errors):
+    """A LightningModule whose validation force error at epoch k is errors[k]."""
+    import lightning.pytorch as pl
 
-    @staticmethod
-    def module(errors):
-        import lightning.pytorch as pl
+    class Scripted(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
 
-        class Scripted(pl.LightningModule):
-            def __init__(self):
-                super().__init__()
-                self.weight = torch.nn.Parameter(torch.zeros(1))
+        def training_step(self, batch, batch_idx):
+            return (self.weight - 1).pow(2).sum()
 
-            def training_step(self, batch, batch_idx):
-                return (self.weight - 1).pow(2).sum()
+        def validation_step(self, batch, batch_idx):
+            self.log("val/force_mae", errors[self.current_epoch])
 
-            def validation_step(self, batch, batch_idx):
-                self.log("val/force_mae", errors[self.current_epoch])
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
 
-            def configure_optimizers(self):
-                return torch.optim.SGD(self.parameters(), lr=0.1)
-
-        return Scripted()
+    return Scripted()
 
 
 @pytest.mark.parametrize("min_delta, epochs_run", [(0.01, 4), (0.0, 8)])
@@ -203,7 +200,7 @@ def test_early_stopping_counts_only_improvements_larger_than_min_delta(min_delta
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0)
     loader = torch.utils.data.DataLoader(torch.zeros(1, 1))
-    trainer.fit(ScriptedErrors.module(errors), loader, loader)
+    trainer.fit(scripted_errors(errors), loader, loader)
     assert trainer.current_epoch == epochs_run
 
 

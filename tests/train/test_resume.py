@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from train.conftest import base_overrides, metrics
@@ -67,3 +68,22 @@ def test_killed_run_resumes_at_its_last_epoch_and_ends_as_an_uninterrupted_run(e
         assert ours.keys() == theirs.keys()
         for key in ours:
             assert torch.equal(ours[key], theirs[key]), f"{name}: {key} differs from the uninterrupted run"
+
+
+def test_a_run_directory_is_trained_by_one_process_at_a_time(emt_file, tmp_path):
+    import fcntl
+
+    from egraff.train import ConfigError, load_config, train
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    stale = run / "checkpoints" / ".last.ckpt.x1y2z3.tmp"  # what a kill during a checkpoint write leaves
+    stale.write_bytes(b"partial")
+    config = load_config(None, base_overrides(emt_file, run, **{"train.max_epochs": 1}))
+    with open(run / ".lock", "a") as other:  # another process training there
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ConfigError, match="is being trained by another process"):
+            train(config)
+        assert stale.exists()  # not touched while another process may be writing it
+    train(config)
+    assert not stale.exists()

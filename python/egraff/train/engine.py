@@ -10,8 +10,11 @@ A run directory holds everything needed to resume or reproduce it:
   killed run restarted with the same command continues from it, losing at most the epoch in progress,
   and ends with the weights an uninterrupted run ends with (the batch order depends only on the seed and
   the epoch);
+* ``.lock`` — held by the process training the run (released when it ends, also on kill -9); a second
+  ``egraff train`` on the same directory is refused meanwhile;
 * ``best_model.pt`` — egraff checkpoint (egraff.deploy.export format) of the weights with the lowest
-  validation loss (EMA weights when EMA is on); ``final_model.pt`` — the weights at the end.
+  validation loss (EMA weights when EMA is on); ``final_model.pt`` — the weights at the end, written
+  last: a rerun of a finished run (also one stopped early) returns at once.
 
 Export either with ``egraff export run/best_model.pt -o model.pt``.
 """
@@ -98,15 +101,17 @@ def _source(spec: str, split: str, subset) -> Frames:
     return Frames(list(loaded), origins, loaded.record)
 
 
-def _choose(frames: Frames, n, seed: int, key: str) -> tuple[Frames, list | None]:
-    """``n`` frames picked at random (seeded), in their original order; all when n is None."""
+def _choose(frames: Frames, n, seed: int, key: str) -> Frames:
+    """``n`` frames picked at random (seeded), in their original order (recorded); all when n is None."""
     if n is None:
-        return frames, None
+        return frames
     if not 0 <= n <= len(frames.frames):
         raise ConfigError(f"{key} = {n}, but there are {len(frames.frames)} frames to choose from; give a number "
                           f"from 1 to {len(frames.frames)}, or null for all")
     picked = np.sort(np.random.default_rng(seed).choice(len(frames.frames), int(n), replace=False))
-    return frames.take(picked), picked.tolist()
+    chosen = frames.take(picked)
+    chosen.record = dict(frames.record, chosen=picked.tolist())
+    return chosen
 
 
 def load_frames(data: Mapping, seed: int) -> tuple[Frames, Frames]:
@@ -127,9 +132,7 @@ def load_frames(data: Mapping, seed: int) -> tuple[Frames, Frames]:
         train = train.take(np.sort(order[n_val:]))
     else:
         val = _source(data["val"] or data["train"], data["val_split"], data["subset"])
-    train, train.record["chosen"] = _choose(train, data["n_train"], seed, "data.n_train")
-    val, val.record["chosen"] = _choose(val, data["n_val"], seed + 1, "data.n_val")
-    return train, val
+    return _choose(train, data["n_train"], seed, "data.n_train"), _choose(val, data["n_val"], seed + 1, "data.n_val")
 
 
 def given_frames(frames: Mapping[str, Sequence]) -> tuple[Frames, Frames]:

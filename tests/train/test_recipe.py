@@ -17,6 +17,33 @@ from train.conftest import base_overrides, emt_frames, metrics
 STEPS = 9  # 36 training frames in batches of 4
 
 
+class Killed(Exception):
+    pass
+
+
+def interrupted_then_resumed(config, monkeypatch, epoch: int, batch: int):
+    """Train until an exception at (epoch, batch), as a kill in the middle of an epoch, then rerun."""
+    from egraff.train.module import ForceFieldModule
+
+    step = ForceFieldModule.training_step
+
+    def dying_step(self, data, batch_idx):
+        if (self.current_epoch, batch_idx) == (epoch, batch):
+            raise Killed()
+        return step(self, data, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ForceFieldModule, "training_step", dying_step)
+        with pytest.raises(Killed):
+            train(config)
+    return train(config)
+
+
+def same_weights(a, b) -> bool:
+    ours, theirs = (torch.load(path, weights_only=True)["state_dict"] for path in (a, b))
+    return ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
 def test_amsgrad_state_and_warmup_ramp(emt_file, tmp_path):
     result = train(load_config(None, base_overrides(emt_file, tmp_path / "r", **{
         "train.max_epochs": 3, "optim.amsgrad": True, "optim.warmup_epochs": 2})))
@@ -70,28 +97,26 @@ def test_stage_two_switches_loss_weights_and_lr_and_restarts_the_best_model(emt_
     assert logged != pytest.approx(_validation_loss(result.best_model, result.run_dir, frames, 1.0, 10.0), rel=1e-3)
 
     # killed inside stage two (here: an exception in epoch 3), the rerun ends bit for bit as the run above
-    from egraff.train.module import ForceFieldModule
-
-    class Killed(Exception):
-        pass
-
-    step = ForceFieldModule.training_step
-
-    def dying_step(self, batch, batch_idx):
-        if (self.current_epoch, batch_idx) == (3, 4):
-            raise Killed()
-        return step(self, batch, batch_idx)
-
     config = load_config(None, base_overrides(emt_file, tmp_path / "k", **overrides))
-    with monkeypatch.context() as patch:
-        patch.setattr(ForceFieldModule, "training_step", dying_step)
-        with pytest.raises(Killed):
-            train(config)
-    resumed = train(config)
+    resumed = interrupted_then_resumed(config, monkeypatch, epoch=3, batch=4)
     assert resumed.first_epoch == 3
-    ours = torch.load(resumed.final_model, weights_only=True)["state_dict"]
-    theirs = torch.load(result.final_model, weights_only=True)["state_dict"]
-    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert same_weights(resumed.final_model, result.final_model)
+
+
+def test_early_stop_in_stage_one_starts_stage_two(emt_file, tmp_path, monkeypatch):
+    """min_delta 1e9: no epoch after the first improves, so patience 2 runs out at epoch 2. Stage two
+    (planned at 6 of 8) starts at epoch 3 instead and lasts its 8 − 6 = 2 epochs: 5 epochs in all."""
+    overrides = {"train.max_epochs": 8, "stage_two.start": 0.75, "stage_two.lr": 0.002,
+                 "train.early_stopping_patience": 2, "train.early_stopping_min_delta": 1e9}
+    result = train(load_config(None, base_overrides(emt_file, tmp_path / "r", **overrides)))
+    assert result.epochs == 5
+    assert [float(r["lr"]) for r in metrics(result.run_dir)] == [0.01, 0.01, 0.01, 0.002, 0.002]
+
+    # killed in stage two, the rerun remembers that it started early (and ends as the run above)
+    config = load_config(None, base_overrides(emt_file, tmp_path / "k", **overrides))
+    resumed = interrupted_then_resumed(config, monkeypatch, epoch=4, batch=2)
+    assert (resumed.first_epoch, resumed.epochs) == (4, 5)
+    assert same_weights(resumed.final_model, result.final_model)
 
 
 def composition_frames(e0: dict, n: int = 12, seed: int = 5):

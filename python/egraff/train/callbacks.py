@@ -122,26 +122,54 @@ class StageTwo(pl.Callback):
     """MACE's second stage (its ``--swa`` option, as the study ran MACE and BOTNet): from epoch
     ``start`` on, other loss weights (MACE: energy 1000, forces 1) and a constant learning rate
     (MACE's SWALR with one annealing epoch reaches swa_lr in that first epoch), with the scheduler off.
+    Early stopping during stage one starts stage two at the next epoch instead, for the same number of
+    epochs, ``max_epochs - start`` (MACE: "Stopping optimization ... and starting swa").
 
     The loss changes meaning at the switch, so the best validation loss starts afresh there (for the
-    best-model export and for early stopping on ``val/loss``), as MACE's trainer resets its lowest
-    loss. Weight averaging is not done: MACE computes an averaged model in this stage but never
-    saves or evaluates it. Everything is a function of the epoch, so a resumed run switches alike.
+    best-model export and for early stopping on ``val/loss``; early stopping's count of epochs without
+    improvement restarts for any monitor), as MACE's trainer resets its lowest loss. Weight averaging
+    is not done: MACE computes an averaged model in this stage but never saves or evaluates it. The
+    epoch stage two began is part of the checkpoint, so a resumed run continues alike.
     """
 
-    def __init__(self, start: int, lr: float, loss_weights: dict):
-        self.start, self.lr, self.loss_weights = int(start), float(lr), dict(loss_weights)
+    def __init__(self, start: int, max_epochs: int, lr: float, loss_weights: dict):
+        self.start, self.length = int(start), int(max_epochs) - int(start)
+        self.lr, self.loss_weights = float(lr), dict(loss_weights)
+        self.started: int | None = None  # the epoch stage two began
+
+    def on_train_start(self, trainer, pl_module):
+        if self.started is not None:  # resumed after an early switch: the run ends earlier too
+            trainer.fit_loop.max_epochs = self.started + self.length
 
     def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch < self.start:
+        epoch = trainer.current_epoch
+        if self.started is None and epoch >= self.start:
+            self.started = epoch
+        if self.started is None or epoch < self.started:
             return
-        pl_module.loss_weights = dict(self.loss_weights)
+        pl_module.loss_weights = dict(self.loss_weights)  # every epoch: a resumed run needs them too
         pl_module.scheduler_active = False
-        if trainer.current_epoch == self.start:
+        if epoch == self.started:
             for group in trainer.optimizers[0].param_groups:
                 group["lr"] = self.lr
             for callback in trainer.callbacks:
                 if isinstance(callback, BestModelExport):
                     callback.best_loss = math.inf
-                if isinstance(callback, EarlyStopping) and callback.monitor == "val/loss":
-                    callback.wait_count, callback.best_score = 0, torch.tensor(math.inf)
+                if isinstance(callback, EarlyStopping):
+                    callback.wait_count = 0
+                    if callback.monitor == "val/loss":
+                        callback.best_score = torch.tensor(math.inf)
+
+    def on_validation_end(self, trainer, pl_module):
+        # runs after EarlyStopping's check (it comes later in the callback list)
+        if trainer.sanity_checking or self.started is not None or not trainer.should_stop:
+            return
+        trainer.should_stop = False
+        self.started = trainer.current_epoch + 1
+        trainer.fit_loop.max_epochs = self.started + self.length
+
+    def state_dict(self):
+        return {"started": self.started}
+
+    def load_state_dict(self, state_dict):
+        self.started = state_dict["started"]

@@ -176,7 +176,8 @@ def early_stopping(train_section: Mapping):
 
     return EarlyStopping(monitor=train_section["early_stopping_monitor"],
                          patience=int(train_section["early_stopping_patience"]),
-                         min_delta=float(train_section["early_stopping_min_delta"]))
+                         min_delta=float(train_section["early_stopping_min_delta"]),
+                         check_on_train_epoch_end=False)  # decide right after validation (see StageTwo)
 
 
 def _claim(run_dir: Path):
@@ -279,13 +280,13 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
     if config["optim"]["ema_decay"] is not None:
         callbacks.append(EMAWeightAveraging(decay=float(config["optim"]["ema_decay"])))
     callbacks.append(metrics)
-    second_stage = stage_two_start(config)
-    if second_stage is not None:
-        s = config["stage_two"]
-        callbacks.append(StageTwo(second_stage, s["lr"], {k: s[k] for k in ("energy_weight", "force_weight",
-                                                                            "stress_weight")}))
     if t["early_stopping_patience"] is not None:
         callbacks.append(early_stopping(t))
+    second_stage = stage_two_start(config)
+    if second_stage is not None:  # after early stopping: an early stop in stage one starts stage two
+        s = config["stage_two"]
+        weights = {k: s[k] for k in ("energy_weight", "force_weight", "stress_weight")}
+        callbacks.append(StageTwo(second_stage, int(t["max_epochs"]), s["lr"], weights))
     callbacks.append(ResumeCheckpoint(last_ckpt))  # Lightning runs it last at the end of an epoch
     trainer = pl.Trainer(
         max_epochs=int(t["max_epochs"]), accelerator=t["accelerator"], devices=t["devices"],

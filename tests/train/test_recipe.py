@@ -105,9 +105,11 @@ def test_stage_two_switches_loss_weights_and_lr_and_restarts_the_best_model(emt_
 
 def test_early_stop_in_stage_one_starts_stage_two(emt_file, tmp_path, monkeypatch):
     """min_delta 1e9: no epoch after the first improves, so patience 2 runs out at epoch 2. Stage two
-    (planned at 6 of 8) starts at epoch 3 instead and lasts its 8 − 6 = 2 epochs: 5 epochs in all."""
+    (planned at 6 of 8) starts at epoch 3 instead, with the count of epochs without improvement restarted,
+    and lasts its 8 − 6 = 2 epochs: 5 epochs in all."""
     overrides = {"train.max_epochs": 8, "stage_two.start": 0.75, "stage_two.lr": 0.002,
-                 "train.early_stopping_patience": 2, "train.early_stopping_min_delta": 1e9}
+                 "train.early_stopping_monitor": "val/force_mae", "train.early_stopping_patience": 2,
+                 "train.early_stopping_min_delta": 1e9}
     result = train(load_config(None, base_overrides(emt_file, tmp_path / "r", **overrides)))
     assert result.epochs == 5
     assert [float(r["lr"]) for r in metrics(result.run_dir)] == [0.01, 0.01, 0.01, 0.002, 0.002]

@@ -19,6 +19,7 @@ EGRAFF = os.path.join(os.path.dirname(sys.executable), "egraff")
 EPOCHS = 10
 
 
+@pytest.mark.slow  # three `egraff train` processes (two at once): ~25 s of CPU, 50-75 s on a busy 2-core machine
 def test_killed_run_resumes_at_its_last_epoch_and_ends_as_an_uninterrupted_run(emt_file, tmp_path):
     # plateau patience 1 makes the scheduler act, AMSGrad and EMA carry state: all must survive the kill
     def command(run):

@@ -88,3 +88,26 @@ def test_a_run_directory_is_trained_by_one_process_at_a_time(emt_file, tmp_path)
         assert stale.exists()  # not touched while another process may be writing it
     train(config)
     assert not stale.exists()
+
+
+def test_random_states_travel_in_the_checkpoint():
+    """What is drawn after a resume is what the uninterrupted run draws (no model draws today; a
+    dropout layer would), through a checkpoint loadable with weights_only=True."""
+    import io
+    import random
+
+    import numpy as np
+
+    from egraff.train.module import ForceFieldModule
+
+    module = ForceFieldModule(torch.nn.Linear(1, 1), {"energy_weight": 1.0, "force_weight": 1.0,
+                                                      "stress_weight": 0.0}, {})
+    checkpoint = {}
+    module.on_save_checkpoint(checkpoint)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    drawn = (torch.rand(3), np.random.rand(3), random.random())
+    buffer.seek(0)
+    module.on_load_checkpoint(torch.load(buffer, weights_only=True))
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(drawn[0], again[0]) and np.array_equal(drawn[1], again[1]) and drawn[2] == again[2]

@@ -161,6 +161,10 @@ def train(
     except (ConfigError, TrainingDataError, LookupError, ValueError, RuntimeError) as err:
         typer.secho(f"error: {err}", err=True, fg="red")
         raise typer.Exit(1)
+    if result.first_epoch and result.first_epoch == result.epochs:
+        typer.echo(f"{result.run_dir} holds a finished run; nothing to do")
+    elif result.first_epoch:
+        typer.echo(f"resumed at epoch {result.first_epoch} from {result.run_dir / 'checkpoints' / 'last.ckpt'}")
     typer.echo(f"trained {result.epochs} epochs in {result.seconds:.1f} s; best validation loss "
                f"{result.best_val_loss:.4g}; export with: egraff export {result.best_model} -o model.pt")
 

@@ -1,4 +1,5 @@
-"""Lightning pieces of the training engine: atomic checkpoint files and the best-model export."""
+"""Lightning pieces of the training engine: the resume checkpoint, the metrics file, the
+best-model export and the second training stage."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from egraff.files import atomic_path, atomic_write_text
@@ -19,6 +21,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         with atomic_path(path) as temporary:
             torch.save(checkpoint, temporary)
+
+
+class ResumeCheckpoint(Checkpoint):
+    """The full training state (weights, optimiser, scheduler, EMA, callbacks, random states) in
+    ``path`` at the end of every epoch, so a killed run loses at most the epoch in progress.
+
+    Lightning calls checkpoint callbacks after all others at the end of an epoch, so the metrics row,
+    the best-model export and the early-stopping count of that epoch are already in the state saved.
+    An epoch whose losses are not finite stops before it is saved (ForceFieldModule).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.save_checkpoint(self.path)
 
 
 class BestModelExport(pl.Callback):
@@ -54,13 +72,15 @@ class BestModelExport(pl.Callback):
 
 class EpochMetricsCSV(pl.Callback):
     """One row per finished epoch in ``metrics.csv`` (epoch, learning rate, wall time, then every
-    logged metric), rewritten atomically. Placed before the checkpoint callback, so a checkpoint never
-    exists for an epoch whose row is missing; on resume, rows of epochs that will be redone are dropped,
-    so no epoch is listed twice."""
+    logged metric), rewritten atomically. Its row of an epoch is written before that epoch's resume
+    checkpoint; on resume, rows of epochs that will be redone are dropped (no epoch is listed twice)
+    and the wall-time column continues from the checkpoint's (the time the process was dead is not
+    counted)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.rows: list[dict] = []
+        self.elapsed = 0.0  # training seconds up to the end of the last finished epoch
 
     def on_train_start(self, trainer, pl_module):
         import csv
@@ -68,16 +88,23 @@ class EpochMetricsCSV(pl.Callback):
         if self.path.exists():
             with open(self.path, newline="") as f:
                 self.rows = [row for row in csv.DictReader(f) if int(row["epoch"]) < trainer.current_epoch]
-        self._started = time.perf_counter()
+        self._started = time.perf_counter() - self.elapsed
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
+        self.elapsed = time.perf_counter() - self._started
         row = {"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"],
-               "seconds": round(time.perf_counter() - self._started, 3)}
+               "seconds": round(self.elapsed, 3)}
         row.update({k: float(v) for k, v in sorted(trainer.callback_metrics.items())})
         self.rows.append(row)
         self._write()
+
+    def state_dict(self):
+        return {"elapsed": self.elapsed}
+
+    def load_state_dict(self, state_dict):
+        self.elapsed = float(state_dict["elapsed"])
 
     def _write(self):
         import csv
@@ -89,3 +116,60 @@ class EpochMetricsCSV(pl.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.path, buffer.getvalue())
+
+
+class StageTwo(pl.Callback):
+    """MACE's second stage (its ``--swa`` option, as the study ran MACE and BOTNet): from epoch
+    ``start`` on, other loss weights (MACE: energy 1000, forces 1) and a constant learning rate
+    (MACE's SWALR with one annealing epoch reaches swa_lr in that first epoch), with the scheduler off.
+    Early stopping during stage one starts stage two at the next epoch instead, for the same number of
+    epochs, ``max_epochs - start`` (MACE: "Stopping optimization ... and starting swa").
+
+    The loss changes meaning at the switch, so the best validation loss starts afresh there (for the
+    best-model export and for early stopping on ``val/loss``; early stopping's count of epochs without
+    improvement restarts for any monitor), as MACE's trainer resets its lowest loss. Weight averaging
+    is not done: MACE computes an averaged model in this stage but never saves or evaluates it. The
+    epoch stage two began is part of the checkpoint, so a resumed run continues alike.
+    """
+
+    def __init__(self, start: int, max_epochs: int, lr: float, loss_weights: dict):
+        self.start, self.length = int(start), int(max_epochs) - int(start)
+        self.lr, self.loss_weights = float(lr), dict(loss_weights)
+        self.started: int | None = None  # the epoch stage two began
+
+    def on_train_start(self, trainer, pl_module):
+        if self.started is not None:  # resumed after an early switch: the run ends earlier too
+            trainer.fit_loop.max_epochs = self.started + self.length
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        epoch = trainer.current_epoch
+        if self.started is None and epoch >= self.start:
+            self.started = epoch
+        if self.started is None or epoch < self.started:
+            return
+        pl_module.loss_weights = dict(self.loss_weights)  # every epoch: a resumed run needs them too
+        pl_module.scheduler_active = False
+        if epoch == self.started:
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = self.lr
+            for callback in trainer.callbacks:
+                if isinstance(callback, BestModelExport):
+                    callback.best_loss = math.inf
+                if isinstance(callback, EarlyStopping):
+                    callback.wait_count = 0
+                    if callback.monitor == "val/loss":
+                        callback.best_score = torch.tensor(math.inf)
+
+    def on_validation_end(self, trainer, pl_module):
+        # runs after EarlyStopping's check (it comes later in the callback list)
+        if trainer.sanity_checking or self.started is not None or not trainer.should_stop:
+            return
+        trainer.should_stop = False
+        self.started = trainer.current_epoch + 1
+        trainer.fit_loop.max_epochs = self.started + self.length
+
+    def state_dict(self):
+        return {"started": self.started}
+
+    def load_state_dict(self, state_dict):
+        self.started = state_dict["started"]

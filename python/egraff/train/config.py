@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -64,6 +65,82 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dir": "runs/egraff",  # run directory: config, metrics.csv, checkpoints, best_model.pt
     },
 }
+
+# ---- keys added for resumable training and the study's recipes (issues #11, #12); one block with
+# its own checks (validate_recipe), so that a schema can take it over as is ----
+RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {
+        "e0s": "least_squares",  # per-element energy shifts: least_squares | per_atom_mean | isolated_atoms |
+                                 # {element or Z: eV}
+    },
+    "loss": {
+        "form": "mse",  # mse | l1 | huber | l2mae (mean Euclidean norm of the force error vectors)
+        "energy_per_atom": True,  # energy error divided by the atom count (False: total energy error)
+        "huber_delta": 0.01,  # only for form huber
+    },
+    "optim": {
+        "amsgrad": False,  # the AMSGrad variant of adam/adamw
+        "min_lr": 0.0,  # floor of the plateau and cosine schedulers
+        "warmup_epochs": 0.0,  # linear learning-rate ramp over this many epochs of optimiser steps
+    },
+    "stage_two": {  # MACE's second stage (its --swa): other loss weights and a constant lr at the end
+        "start": None,  # None = off; an epoch index (int) or a fraction of train.max_epochs (MACE: 0.75)
+        "lr": 1e-3,
+        "energy_weight": 1000.0,
+        "force_weight": 1.0,
+        "stress_weight": 0.0,
+    },
+    "train": {
+        "early_stopping_monitor": "val/loss",  # val/loss | val/force_mae | val/force_rmse | val/energy_mae
+        "early_stopping_min_delta": 0.0,  # an improvement smaller than this does not count
+    },
+}
+for _section, _keys in RECIPE_DEFAULTS.items():
+    DEFAULTS.setdefault(_section, {}).update(_keys)
+RECIPE_CHOICES = {
+    ("loss", "form"): ("mse", "l1", "huber", "l2mae"),
+    ("train", "early_stopping_monitor"): ("val/loss", "val/force_mae", "val/force_rmse", "val/energy_mae"),
+}
+E0S_RULES = ("least_squares", "per_atom_mean", "isolated_atoms")
+
+
+def stage_two_start(config: Mapping[str, Any]) -> int | None:
+    """The first epoch of stage two, or None when it is off."""
+    start, max_epochs = config["stage_two"]["start"], int(config["train"]["max_epochs"])
+    if start is None:
+        return None
+    return int(start) if isinstance(start, int) else int(float(start) * max_epochs)
+
+
+def validate_recipe(config: Mapping[str, Any]) -> None:
+    for (section, key), options in RECIPE_CHOICES.items():
+        if config[section][key] not in options:
+            raise ConfigError(f"{section}.{key} = {config[section][key]!r}; choose one of {', '.join(options)}")
+    e0s = config["model"]["e0s"]
+    if not (e0s in E0S_RULES or isinstance(e0s, Mapping)):
+        raise ConfigError(f"model.e0s = {e0s!r}; choose {', '.join(E0S_RULES)}, or give a mapping "
+                          "{element: eV} (e.g. {H: -13.66, C: -1029.3})")
+    if isinstance(e0s, Mapping):
+        for element, value in e0s.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"model.e0s[{element!r}] = {value!r}; give a finite energy in eV")
+    start = config["stage_two"]["start"]
+    if start is not None:
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0 \
+                or (isinstance(start, float) and start >= 1):
+            raise ConfigError(f"stage_two.start = {start!r}; give an epoch index (e.g. 750) or a fraction of "
+                              "train.max_epochs below 1 (e.g. 0.75), or null for no second stage")
+        if stage_two_start(config) >= int(config["train"]["max_epochs"]):
+            raise ConfigError(f"stage_two.start = {start!r} is not before the last epoch "
+                              f"(train.max_epochs = {config['train']['max_epochs']})")
+    for section, key in (("loss", "huber_delta"), ("stage_two", "lr")):
+        if not float(config[section][key]) > 0:
+            raise ConfigError(f"{section}.{key} must be > 0, got {config[section][key]}")
+    for section, key in (("optim", "min_lr"), ("optim", "warmup_epochs"), ("train", "early_stopping_min_delta")):
+        if not float(config[section][key]) >= 0:
+            raise ConfigError(f"{section}.{key} must be >= 0, got {config[section][key]}")
+# ---- end of the added block ----
+
 
 SHORTCUTS = {"model": "model.architecture", "data": "data.train"}
 CHOICES = {
@@ -135,8 +212,6 @@ def validate(config: Mapping[str, Any]) -> None:
     for (section, key), options in CHOICES.items():
         if config[section][key] not in options:
             raise ConfigError(f"{section}.{key} = {config[section][key]!r}; choose one of {', '.join(options)}")
-    if not config["data"]["train"]:
-        raise ConfigError("no training data: set data.train to a dataset name (egraff data list) or a file")
     if not float(config["model"]["r_max"]) > 0:
         raise ConfigError(f"model.r_max must be > 0, got {config['model']['r_max']}")
     for key in ("max_epochs", "batch_size", "val_batch_size"):
@@ -146,3 +221,4 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"data.val_fraction must lie in (0, 1), got {config['data']['val_fraction']}")
     if not isinstance(config["model"]["hyperparameters"], Mapping):
         raise ConfigError("model.hyperparameters must be a mapping of hyperparameter overrides")
+    validate_recipe(config)

@@ -5,6 +5,10 @@ convention): energy (eV), forces (eV/Å), optional stress (eV/Å³, ASE Voigt or
 from :mod:`egraff.data.graph` (vesin cell lists) once, at dataset construction; training only
 re-evaluates the model on the stored edge vectors (the energy depends on positions only through
 them, so forces and stress follow from ∂E/∂edge_vectors).
+
+Every frame is checked before any training: finite positions and labels of the right shapes, and no
+two atoms closer than :data:`MIN_DISTANCE`. A failure names the frame where the user can find it
+(``train.extxyz frame 17``: the index in its file, not in the training set).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import numpy as np
 import torch
 
 from egraff.data.graph import atoms_graph
+
+#: Å; closer pairs are duplicated atoms or broken coordinates, not chemistry (H2 is 0.74 Å)
+MIN_DISTANCE = 0.1
 
 
 class TrainingDataError(ValueError):
@@ -34,42 +41,76 @@ class FrameGraph:
     volume: float
 
 
-def _labels(atoms, index: int, source: str):
-    from ase.calculators.calculator import PropertyNotImplementedError
+def _labels(atoms, origin: str):
+    """Energy, forces and (or None) stress of a frame, checked for shape and finiteness."""
+    results = atoms.calc.results if atoms.calc is not None else {}
+    missing = [key for key in ("energy", "forces") if results.get(key) is None]
+    if missing:
+        raise TrainingDataError(f"{origin} has no {' or '.join(missing)} label; every training frame needs "
+                                "energy and forces (extxyz: an energy= header key and a forces column)")
+    energy = np.asarray(results["energy"], dtype=np.float64)
+    forces = np.asarray(results["forces"], dtype=np.float64)
+    if energy.size != 1:
+        raise TrainingDataError(f"{origin}: the energy label has shape {energy.shape}; it must be one number")
+    if forces.shape != (len(atoms), 3):
+        raise TrainingDataError(f"{origin}: the forces label has shape {forces.shape}, expected ({len(atoms)}, 3)")
+    stress = results.get("stress")
+    if stress is not None:
+        stress = np.asarray(stress, dtype=np.float64)
+        if stress.shape == (6,):
+            from ase.stress import voigt_6_to_full_3x3_stress
 
-    if atoms.calc is None:
-        raise TrainingDataError(f"{source} frame {index} has no energy/forces labels")
-    try:
-        energy = atoms.get_potential_energy()
-        forces = atoms.get_forces()
-    except (PropertyNotImplementedError, RuntimeError) as err:
-        raise TrainingDataError(f"{source} frame {index} lacks energy or forces ({err})") from None
-    try:
-        stress = atoms.get_stress(voigt=False)
-    except (PropertyNotImplementedError, RuntimeError):
-        stress = None
-    return energy, forces, stress
+            stress = voigt_6_to_full_3x3_stress(stress)
+        if stress.shape != (3, 3):
+            raise TrainingDataError(f"{origin}: the stress label has shape {stress.shape}, expected (6,) or (3, 3)")
+    for name, value in (("energy", energy), ("forces", forces), ("stress", stress)):
+        if value is not None and not np.all(np.isfinite(value)):
+            raise TrainingDataError(f"{origin}: the {name} label holds NaN or infinite values; "
+                                    "fix or remove the frame")
+    return float(energy.reshape(())), forces, stress
+
+
+def _check_geometry(atoms, graph, origin: str) -> None:
+    if not np.all(np.isfinite(atoms.positions)):
+        raise TrainingDataError(f"{origin}: positions hold NaN or infinite values; fix or remove the frame")
+    if graph.num_edges:
+        lengths = np.linalg.norm(graph.edge_vectors, axis=1)
+        e = int(np.argmin(lengths))
+        if lengths[e] < MIN_DISTANCE:
+            i, j = sorted(int(k) for k in graph.edge_index[:, e])
+            what = f"atom {i} is {lengths[e]:.3g} Å from its own periodic image" if i == j else \
+                f"atoms {i} and {j} are {lengths[e]:.3g} Å apart"
+            raise TrainingDataError(f"{origin}: {what} (closer than {MIN_DISTANCE} Å); the frame has duplicated "
+                                    "atoms or broken coordinates: fix or remove it")
 
 
 class GraphDataset(torch.utils.data.Dataset):
-    def __init__(self, frames: Sequence, type_names: Sequence[str], r_max: float, source: str = "data"):
+    """Checked graphs of labelled frames; ``origins[k]`` names frame k for error messages
+    (default ``"<source> frame k"``)."""
+
+    def __init__(self, frames: Sequence, type_names: Sequence[str], r_max: float, source: str = "data",
+                 origins: Sequence[str] | None = None):
         if len(frames) == 0:
             raise TrainingDataError(f"{source} is empty: it has no frames to train or validate on")
+        origins = origins if origins is not None else [f"{source} frame {k}" for k in range(len(frames))]
         self.graphs: list[FrameGraph] = []
-        for k, atoms in enumerate(frames):
+        for atoms, origin in zip(frames, origins, strict=True):
+            if not np.all(np.isfinite(atoms.positions)):  # before the neighbour search, which refuses them
+                raise TrainingDataError(f"{origin}: positions hold NaN or infinite values; fix or remove the frame")
             try:
                 g = atoms_graph(atoms, type_names, r_max)
             except ValueError as err:
-                raise TrainingDataError(f"{source} frame {k}: {err}") from None
-            energy, forces, stress = _labels(atoms, k, source)
+                raise TrainingDataError(f"{origin}: {err}") from None
+            _check_geometry(atoms, g, origin)
+            energy, forces, stress = _labels(atoms, origin)
             volume = float(abs(np.linalg.det(atoms.cell.array))) if atoms.pbc.all() else 0.0
             self.graphs.append(FrameGraph(
                 edge_vectors=torch.from_numpy(g.edge_vectors),
                 edge_index=torch.from_numpy(g.edge_index),
                 atom_types=torch.from_numpy(g.atom_types),
-                energy=torch.tensor(float(energy), dtype=torch.float64),
-                forces=torch.as_tensor(np.asarray(forces), dtype=torch.float64),
-                stress=torch.zeros(3, 3, dtype=torch.float64) if stress is None else torch.as_tensor(stress),
+                energy=torch.tensor(energy, dtype=torch.float64),
+                forces=torch.from_numpy(forces),
+                stress=torch.zeros(3, 3, dtype=torch.float64) if stress is None else torch.from_numpy(stress),
                 has_stress=stress is not None and volume > 0,
                 volume=volume,
             ))
@@ -79,6 +120,27 @@ class GraphDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> FrameGraph:
         return self.graphs[index]
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A fresh random order every epoch that depends only on (seed, epoch).
+
+    Lightning calls ``set_epoch`` before each epoch, so a run resumed at epoch k draws exactly the
+    batches an uninterrupted run draws there (a DataLoader's own generator would restart at epoch 0).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
+        return iter(torch.randperm(self.size, generator=generator).tolist())
 
 
 @dataclass
@@ -117,15 +179,52 @@ def collate(graphs: Sequence[FrameGraph]) -> Batch:
     )
 
 
-def energy_statistics(dataset: GraphDataset, num_types: int) -> tuple[list[float], float]:
-    """Per-species energy shifts (least-squares fit of frame energies to element counts) and the
-    force RMS, used as the model's energy scale (the usual choice for NequIP/MACE-style models)."""
-    counts = np.stack([np.bincount(g.atom_types.numpy(), minlength=num_types) for g in dataset.graphs])
+def element_counts(dataset: GraphDataset, num_types: int) -> np.ndarray:
+    """[frames, types] number of atoms of each type in each frame."""
+    return np.stack([np.bincount(g.atom_types.numpy(), minlength=num_types) for g in dataset.graphs])
+
+
+def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule) -> list[float]:
+    """Per-element reference energies E0 (eV/atom), the model's energy shifts.
+
+    ``least_squares``: the E0 that best fit the frame energies as Σ_elements count·E0 (MACE's
+    ``--E0s average``, NequIP's ``dataset_per_species_total_energy_mean``); ``per_atom_mean``: one value
+    for every element, the mean energy per atom (NequIP's ``dataset_per_atom_total_energy_mean``);
+    ``isolated_atoms``: the energies of the training frames that hold a single atom without neighbours
+    (MACE's ``IsolatedAtom`` frames); a mapping {element symbol or atomic number: eV}: given values
+    (the study's MACE/BOTNet runs passed a fixed dict).
+    """
+    if isinstance(rule, dict):
+        from ase.data import chemical_symbols
+
+        by_symbol = {(chemical_symbols[int(k)] if str(k).isdigit() else str(k)): float(v) for k, v in rule.items()}
+        missing = [t for t in type_names if t not in by_symbol]
+        if missing:
+            raise TrainingDataError(f"model.e0s gives no reference energy for {' '.join(missing)}; "
+                                    "give one for every element of the model")
+        return [by_symbol[t] for t in type_names]
+    if rule == "isolated_atoms":
+        isolated = {type_names[int(g.atom_types[0])]: float(g.energy) for g in dataset.graphs
+                    if g.atom_types.shape[0] == 1 and g.edge_index.shape[1] == 0}
+        missing = [t for t in type_names if t not in isolated]
+        if missing:
+            raise TrainingDataError(f"model.e0s = isolated_atoms, but the training data has no isolated-atom frame "
+                                    f"(one atom, no neighbours within r_max) of {' '.join(missing)}; add one per "
+                                    "element or choose least_squares")
+        return [isolated[t] for t in type_names]
+    counts = element_counts(dataset, len(type_names)).astype(np.float64)
     energies = np.array([float(g.energy) for g in dataset.graphs])
-    shifts, *_ = np.linalg.lstsq(counts.astype(np.float64), energies, rcond=None)
+    if rule == "per_atom_mean":
+        return [float(np.mean(energies / counts.sum(axis=1)))] * len(type_names)
+    shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return shifts.tolist()
+
+
+def force_rms(dataset: GraphDataset) -> float:
+    """Root mean square force component, the models' energy scale (the usual NequIP/MACE choice)."""
     forces = torch.cat([g.forces for g in dataset.graphs])
-    force_rms = float(torch.sqrt((forces ** 2).mean()))
-    return shifts.tolist(), force_rms if force_rms > 0 else 1.0
+    rms = float(torch.sqrt((forces ** 2).mean()))
+    return rms if rms > 0 else 1.0
 
 
 def average_num_neighbors(dataset: GraphDataset) -> float:

@@ -3,12 +3,18 @@
 A run directory holds everything needed to resume or reproduce it:
 
 * ``config.yaml`` — the resolved configuration (a rerun with another config is refused);
-* ``data.json`` — the exact training/validation frames (dataset split records and fingerprints);
-* ``metrics.csv`` — one row per epoch: training loss, validation errors, learning rate, wall time;
-* ``checkpoints/last.ckpt`` — full training state after every epoch, written atomically; a killed
-  run restarted with the same command continues from it and ends with the same number of epochs;
+* ``data.json`` — the exact training/validation frames (sources and fingerprints; a rerun on other
+  frames is refused);
+* ``metrics.csv`` — one row per epoch: learning rate, cumulative training seconds, losses, validation errors;
+* ``checkpoints/last.ckpt`` — the full training state at the end of every epoch, written atomically; a
+  killed run restarted with the same command continues from it, losing at most the epoch in progress,
+  and ends with the weights an uninterrupted run ends with (the batch order depends only on the seed and
+  the epoch);
+* ``.lock`` — held by the process training the run (released when it ends, also on kill -9); a second
+  ``egraff train`` on the same directory is refused meanwhile;
 * ``best_model.pt`` — egraff checkpoint (egraff.deploy.export format) of the weights with the lowest
-  validation loss (EMA weights when EMA is on); ``final_model.pt`` — the weights at the end.
+  validation loss (EMA weights when EMA is on); ``final_model.pt`` — the weights at the end, written
+  last: a rerun of a finished run (also one stopped early) returns at once.
 
 Export either with ``egraff export run/best_model.pt -o model.pt``.
 """
@@ -16,15 +22,17 @@ Export either with ``egraff export run/best_model.pt -o model.pt``.
 from __future__ import annotations
 
 import json
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import yaml
 
 from egraff.files import atomic_write_text
-from egraff.train.config import ConfigError, load_config
+from egraff.train.config import ConfigError, load_config, stage_two_start
 
 FILE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".npz")
 
@@ -34,71 +42,108 @@ class TrainResult:
     run_dir: Path
     best_model: Path
     final_model: Path
-    epochs: int
+    epochs: int  # epochs finished in all, including those restored from a checkpoint
     best_val_loss: float
-    seconds: float
+    seconds: float  # this call's wall time
+    first_epoch: int = 0  # the epoch this call started at (> 0 when it resumed a run)
+
+
+@dataclass
+class Frames:
+    """Labelled frames and, for each, where a user finds it (``train.extxyz frame 17``)."""
+
+    frames: list
+    origins: list[str]
+    record: dict
+
+    def take(self, indices) -> "Frames":
+        return Frames([self.frames[i] for i in indices], [self.origins[i] for i in indices], self.record)
 
 
 def _read_file(path: Path) -> list:
-    if not path.is_file():
-        raise ConfigError(f"data file {path} does not exist")
-    if path.suffix == ".npz":
-        from egraff.data import read_nequip_npz
-
-        return list(read_nequip_npz(path))
-    import ase.io
+    from egraff.data import read_extxyz, read_nequip_npz
 
     from egraff.train.data import TrainingDataError
 
-    try:
-        return list(ase.io.read(path, index=":"))
-    except ase.io.formats.UnknownFileTypeError as err:  # ASE's word for an empty or unknown file
-        raise TrainingDataError(f"{path} holds no readable frames ({err})") from None
+    if not path.is_file():
+        raise ConfigError(f"data file {path} does not exist")
+    if path.suffix == ".npz":
+        frames = read_nequip_npz(path)
+    elif path.suffix in (".xyz", ".extxyz"):
+        frames = read_extxyz(path)
+    else:
+        import ase.io
+
+        try:
+            frames = list(ase.io.read(path, index=":"))
+        except Exception as err:  # ASE raises many types for unreadable files
+            raise TrainingDataError(f"{path} is not a readable structure file ({err})") from None
+    if not frames:
+        raise TrainingDataError(f"{path} holds no frames")
+    return frames
 
 
 def _is_file(spec: str) -> bool:
     return Path(spec).suffix in FILE_SUFFIXES or Path(spec).exists()
 
 
-def _source(spec: str, split: str, subset) -> tuple[list, dict]:
+def _source(spec: str, split: str, subset) -> Frames:
     """Frames of a file or of a registry dataset split, and a record of what they are."""
     import egraff.data
 
     if _is_file(spec):
         frames = _read_file(Path(spec))
-        return frames, {"file": str(spec), "n_frames": len(frames)}
+        return Frames(frames, [f"{spec} frame {k}" for k in range(len(frames))],
+                      {"file": str(spec), "n_frames": len(frames)})
     loaded = egraff.data.load(spec, split, subset=subset)
-    return list(loaded), loaded.record
+    origins = [f"{spec} {split} frame {k}" if "source" not in a.info else
+               f"{spec} {split} frame {k} ({a.info['source']} frame {a.info['index']})" for k, a in enumerate(loaded)]
+    return Frames(list(loaded), origins, loaded.record)
 
 
-def _choose(frames: list, n, seed: int) -> tuple[list, list | None]:
-    """``n`` frames picked at random (seeded), in their original order; all when n is None."""
-    if n is None or n >= len(frames):
-        return frames, None
-    picked = np.sort(np.random.default_rng(seed).choice(len(frames), int(n), replace=False))
-    return [frames[i] for i in picked], picked.tolist()
+def _choose(frames: Frames, n, seed: int, key: str) -> Frames:
+    """``n`` frames picked at random (seeded), in their original order (recorded); all when n is None."""
+    if n is None:
+        return frames
+    if not 0 <= n <= len(frames.frames):
+        raise ConfigError(f"{key} = {n}, but there are {len(frames.frames)} frames to choose from; give a number "
+                          f"from 1 to {len(frames.frames)}, or null for all")
+    picked = np.sort(np.random.default_rng(seed).choice(len(frames.frames), int(n), replace=False))
+    chosen = frames.take(picked)
+    chosen.record = dict(frames.record, chosen=picked.tolist())
+    return chosen
 
 
-def load_frames(data: dict, seed: int) -> tuple[list, list, dict]:
-    """Training and validation frames, and a record of exactly what they are."""
-    import egraff.data
-
-    train_frames, train_record = _source(data["train"], data["train_split"], data["subset"])
+def load_frames(data: Mapping, seed: int) -> tuple[Frames, Frames]:
+    """Training and validation frames of the config's data section."""
+    if not data["train"]:
+        raise ConfigError("no training data: set data.train to a dataset name (egraff data list) or a file")
+    train = _source(data["train"], data["train_split"], data["subset"])
     if data["val"] is None and _is_file(data["train"]):
         # validation frames held out of the training file (seeded)
-        order = np.random.default_rng(seed).permutation(len(train_frames))
-        n_val = int(round(data["val_fraction"] * len(train_frames)))
-        val_frames = [train_frames[i] for i in order[:n_val]]
-        train_frames = [train_frames[i] for i in np.sort(order[n_val:])]
-        val_record = {"file": str(data["train"]), "held_out_indices": order[:n_val].tolist()}
+        order = np.random.default_rng(seed).permutation(len(train.frames))
+        n_val = int(round(data["val_fraction"] * len(train.frames)))
+        if n_val == 0:
+            raise ConfigError(f"{data['train']} has {len(train.frames)} frame(s): data.val_fraction = "
+                              f"{data['val_fraction']} holds out none for validation; set data.val to a file or "
+                              "dataset, or raise data.val_fraction")
+        val = train.take(order[:n_val])
+        val.record = {"file": str(data["train"]), "held_out_indices": order[:n_val].tolist()}
+        train = train.take(np.sort(order[n_val:]))
     else:
-        val_frames, val_record = _source(data["val"] or data["train"], data["val_split"], data["subset"])
-    train_frames, train_record["chosen"] = _choose(train_frames, data["n_train"], seed)
-    val_frames, val_record["chosen"] = _choose(val_frames, data["n_val"], seed + 1)
-    record = {"train": train_record, "val": val_record}
-    for name, frames in (("train", train_frames), ("val", val_frames)):
-        record[f"{name}_fingerprint"] = egraff.data.frames_fingerprint(frames) if frames else ""
-    return train_frames, val_frames, record
+        val = _source(data["val"] or data["train"], data["val_split"], data["subset"])
+    return _choose(train, data["n_train"], seed, "data.n_train"), _choose(val, data["n_val"], seed + 1, "data.n_val")
+
+
+def given_frames(frames: Mapping[str, Sequence]) -> tuple[Frames, Frames]:
+    """``train(config, frames={"train": [...], "val": [...]})``: the caller's frames, used as given."""
+    if not isinstance(frames, Mapping) or set(frames) != {"train", "val"}:
+        keys = sorted(frames) if isinstance(frames, Mapping) else type(frames).__name__
+        raise ConfigError(f"frames must be a mapping with exactly the keys 'train' and 'val' (lists of "
+                          f"labelled ase.Atoms), got {keys}")
+    return tuple(Frames(list(frames[role]), [f"frames[{role!r}][{k}]" for k in range(len(frames[role]))],
+                        {"given": "frames", "n_frames": len(frames[role])})
+                 for role in ("train", "val"))
 
 
 def _type_names(frames, configured) -> tuple[str, ...]:
@@ -110,64 +155,139 @@ def _type_names(frames, configured) -> tuple[str, ...]:
     return tuple(sorted(present, key=lambda s: atomic_numbers.get(s, 1000)))
 
 
-def train(config: dict) -> TrainResult:
-    """Train (or resume) the run described by a resolved config (see egraff.train.config)."""
-    import lightning.pytorch as pl
-    import torch
-    from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
+def _check_same_run(run_dir: Path, config_text: str, record: dict) -> None:
+    """A run directory with a checkpoint resumes only the same config on the same frames."""
+    config_file, data_file = run_dir / "config.yaml", run_dir / "data.json"
+    if config_file.exists() and yaml.safe_load(config_file.read_text()) != yaml.safe_load(config_text):
+        raise ConfigError(f"{run_dir} holds a run with a different config; resume it with that config "
+                          "or choose another output.dir")
+    if data_file.exists():
+        previous = json.loads(data_file.read_text())
+        for role in ("train", "val"):
+            if previous.get(f"{role}_fingerprint") != record[f"{role}_fingerprint"]:
+                raise ConfigError(f"{run_dir} holds a run trained on other {role} frames (their fingerprint "
+                                  "differs); resume it on the same frames or choose another output.dir")
 
-    from egraff.deploy.export import load_checkpoint, save_checkpoint
-    from egraff.models import build, hyperparameters
-    from egraff.train.callbacks import AtomicCheckpointIO, BestModelExport, EpochMetricsCSV
-    from egraff.train.data import GraphDataset, average_num_neighbors, collate, energy_statistics
-    from egraff.train.module import ForceFieldModule
+
+def early_stopping(train_section: Mapping):
+    """Stop after ``early_stopping_patience`` epochs in which the monitored validation error did not fall
+    more than ``early_stopping_min_delta`` below its best so far."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    return EarlyStopping(monitor=train_section["early_stopping_monitor"],
+                         patience=int(train_section["early_stopping_patience"]),
+                         min_delta=float(train_section["early_stopping_min_delta"]),
+                         check_on_train_epoch_end=False)  # decide right after validation (see StageTwo)
+
+
+def _claim(run_dir: Path):
+    """An exclusive lock on the run directory for this process (released when it ends, also by kill -9),
+    and the removal of temporary files a killed run left behind. Only the first process of a
+    multi-process (DDP) run claims it; the others are its workers."""
+    import fcntl
+
+    if os.environ.get("NODE_RANK", "0") != "0" or os.environ.get("LOCAL_RANK", "0") != "0":
+        return None
+    handle = open(run_dir / ".lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"{run_dir} is being trained by another process; wait for it to end or choose "
+                          "another output.dir") from None
+    for stale in (*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")):
+        stale.unlink(missing_ok=True)
+    return handle
+
+
+def train(config: dict, *, frames: Mapping[str, Sequence] | None = None) -> TrainResult:
+    """Train (or resume) the run described by a resolved config (see egraff.train.config).
+
+    ``frames={"train": [...], "val": [...]}`` (labelled ``ase.Atoms``) replaces the config's data
+    sources (data.train/val/splits/subset/n_train/n_val/val_fraction are then not used); their
+    fingerprints are recorded in ``data.json`` as for files, so a resume on other frames is refused.
+    """
+    import egraff.data
 
     start = time.perf_counter()
     run_dir = Path(config["output"]["dir"])
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"output.dir {run_dir} is a file; choose a directory")
+    seed = int(config["train"]["seed"])
+    train_frames, val_frames = given_frames(frames) if frames is not None else load_frames(config["data"], seed)
+    record = {"train": train_frames.record, "val": val_frames.record}
+    for role, taken in (("train", train_frames), ("val", val_frames)):
+        record[f"{role}_fingerprint"] = egraff.data.frames_fingerprint(taken.frames) if taken.frames else ""
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_text = yaml.safe_dump(config, sort_keys=False)
-    config_file = run_dir / "config.yaml"
-    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
-    if config_file.exists() and last_ckpt.exists():
-        if yaml.safe_load(config_file.read_text()) != yaml.safe_load(config_text):
-            raise ConfigError(f"{run_dir} holds a run with a different config; resume it with that config "
-                              "or choose another output.dir")
-    atomic_write_text(config_file, config_text)
+    lock = _claim(run_dir)
+    try:
+        result = _fit(config, run_dir, train_frames, val_frames, record)
+    finally:
+        if lock is not None:
+            lock.close()
+    return replace(result, seconds=time.perf_counter() - start)
 
-    pl.seed_everything(int(config["train"]["seed"]), workers=True, verbose=False)
-    frames, val_frames, record = load_frames(config["data"], int(config["train"]["seed"]))
+
+def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, record: dict) -> TrainResult:
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from egraff.deploy.export import load_checkpoint, save_checkpoint
+    from egraff.models import build, hyperparameters
+    from egraff.train.callbacks import (AtomicCheckpointIO, BestModelExport, EpochMetricsCSV, ResumeCheckpoint,
+                                        StageTwo)
+    from egraff.train.data import (EpochShuffle, GraphDataset, average_num_neighbors, collate, force_rms,
+                                   reference_energies)
+    from egraff.train.module import ForceFieldModule, TrainingDivergedError
+
+    t, m = config["train"], config["model"]
+    seed = int(t["seed"])
+    config_text = yaml.safe_dump(config, sort_keys=False)
+    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    final_model, best_model = run_dir / "final_model.pt", run_dir / "best_model.pt"
+    if last_ckpt.exists():
+        _check_same_run(run_dir, config_text, record)
+        if final_model.exists():  # written last: the run is complete (also when it stopped early)
+            epochs = int(torch.load(final_model, weights_only=True)["epochs"])
+            best_loss = float(torch.load(best_model, weights_only=True).get("val_loss", float("nan")))
+            return TrainResult(run_dir=run_dir, best_model=best_model, final_model=final_model, epochs=epochs,
+                               best_val_loss=best_loss, seconds=0.0, first_epoch=epochs)
+    atomic_write_text(run_dir / "config.yaml", config_text)
     atomic_write_text(run_dir / "data.json", json.dumps(record, indent=1, default=str))
-    m = config["model"]
-    type_names = _type_names(frames, config["data"]["type_names"])
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    type_names = _type_names(train_frames.frames, config["data"]["type_names"])
     r_max = float(m["r_max"])
-    train_set = GraphDataset(frames, type_names, r_max, source="training data")
-    val_set = GraphDataset(val_frames, type_names, r_max, source="validation data")
+    train_set = GraphDataset(train_frames.frames, type_names, r_max, "training data", train_frames.origins)
+    val_set = GraphDataset(val_frames.frames, type_names, r_max, "validation data", val_frames.origins)
 
     overrides = dict(m["hyperparameters"])
     if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
         # message normalisation from the training data, as upstream trainers do, unless set explicitly
         overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))
     model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
-    shifts, scale = energy_statistics(train_set, len(type_names))
-    model.set_energy_scale_shift(scale=scale, shifts=shifts)
+    model.set_energy_scale_shift(scale=force_rms(train_set), shifts=reference_energies(train_set, type_names, m["e0s"]))
     module = ForceFieldModule(model, config["loss"], config["optim"])
 
-    t = config["train"]
-    generator = torch.Generator().manual_seed(int(t["seed"]))
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=int(t["batch_size"]), shuffle=True,
-                                               collate_fn=collate, generator=generator)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=int(t["batch_size"]), collate_fn=collate,
+                                               sampler=EpochShuffle(len(train_set), seed))
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=int(t["val_batch_size"]), collate_fn=collate)
 
-    best = BestModelExport(run_dir / "best_model.pt", record["train_fingerprint"])
+    best = BestModelExport(best_model, record["train_fingerprint"])
+    metrics = EpochMetricsCSV(run_dir / "metrics.csv")
     callbacks = [best]  # before EMA: it must see the averaged weights swapped in for validation
     if config["optim"]["ema_decay"] is not None:
         callbacks.append(EMAWeightAveraging(decay=float(config["optim"]["ema_decay"])))
-    # the metrics row of an epoch is written before its checkpoint (see EpochMetricsCSV)
-    callbacks.append(EpochMetricsCSV(run_dir / "metrics.csv"))
-    callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                     every_n_epochs=1, save_on_train_epoch_end=True))
+    callbacks.append(metrics)
     if t["early_stopping_patience"] is not None:
-        callbacks.append(EarlyStopping(monitor="val/loss", patience=int(t["early_stopping_patience"])))
+        callbacks.append(early_stopping(t))
+    second_stage = stage_two_start(config)
+    if second_stage is not None:  # after early stopping: an early stop in stage one starts stage two
+        s = config["stage_two"]
+        weights = {k: s[k] for k in ("energy_weight", "force_weight", "stress_weight")}
+        callbacks.append(StageTwo(second_stage, int(t["max_epochs"]), s["lr"], weights))
+    callbacks.append(ResumeCheckpoint(last_ckpt))  # Lightning runs it last at the end of an epoch
     trainer = pl.Trainer(
         max_epochs=int(t["max_epochs"]), accelerator=t["accelerator"], devices=t["devices"],
         num_nodes=int(t["num_nodes"]), gradient_clip_val=config["optim"]["grad_clip"],
@@ -175,23 +295,27 @@ def train(config: dict) -> TrainResult:
         inference_mode=False, deterministic=True, enable_progress_bar=bool(t["progress"]),
         enable_model_summary=False, log_every_n_steps=1, plugins=[AtomicCheckpointIO()],
     )
-    resume = None
+    resume, first_epoch = None, 0
     if last_ckpt.exists():
         try:
-            torch.load(last_ckpt, map_location="cpu", weights_only=False)
+            first_epoch = int(torch.load(last_ckpt, map_location="cpu", weights_only=False)["epoch"]) + 1
         except Exception as err:
             raise ConfigError(f"cannot resume: {last_ckpt} is unreadable ({str(err).splitlines()[0]}); "
                               "delete it to restart the run from scratch") from None
         resume = last_ckpt
-    trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    except TrainingDivergedError as err:
+        kept = f"{last_ckpt} keeps the last finished epoch" if last_ckpt.exists() else "no epoch finished"
+        raise TrainingDivergedError(f"{err}; training stopped ({kept}); lower optim.lr "
+                                    f"(now {config['optim']['lr']}) or check the training data") from None
 
-    final = save_checkpoint(module.model, run_dir / "final_model.pt", record["train_fingerprint"],
-                            epochs=trainer.current_epoch)
+    final = save_checkpoint(module.model, final_model, record["train_fingerprint"], epochs=trainer.current_epoch)
     if not best.path.exists():  # no validation ran: the final weights are the best we have
         save_checkpoint(module.model, best.path, record["train_fingerprint"])
     load_checkpoint(best.path)  # fail here, not at export, if anything is wrong with it
     return TrainResult(run_dir=run_dir, best_model=best.path, final_model=final, epochs=trainer.current_epoch,
-                       best_val_loss=best.best_loss, seconds=time.perf_counter() - start)
+                       best_val_loss=best.best_loss, seconds=0.0, first_epoch=first_epoch)
 
 
 def train_from_files(config_file: str | None, overrides: list[str]) -> TrainResult:

@@ -117,7 +117,7 @@ def test_torchmd_et_matches_torchmdnet_forward(tmp_path):
 
     from egraff.models import hyperparameters
     from egraff.models.base import EnergyModel
-    from egraff.models.torchmd_et import TorchMDETBody, upstream_args
+    from egraff.models.torchmd_et_model import TorchMDETBody, upstream_args
 
     torch.manual_seed(4)
     params = hyperparameters("torchmd-et", "tiny")

@@ -144,6 +144,7 @@ def train(config: dict) -> TrainResult:
     val_set = GraphDataset(val_frames, type_names, r_max, source="validation data")
 
     overrides = dict(m["hyperparameters"])
+    overrides.setdefault("zbl", bool(m["zbl"]))
     if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
         # message normalisation from the training data, as upstream trainers do, unless set explicitly
         overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))

@@ -11,13 +11,15 @@ model_dtype=m.model_dtype, **m.hyperparameters)`` rebuilds the same network (wei
 Every architecture also takes the wrapper's hyperparameter ``zbl`` (default False): add the ZBL
 short-range repulsion (:class:`~egraff.models.base.ZBLRepulsion`) to the learned energy.
 
-Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7), ``tiny`` = a few
-thousand parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
+Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7; each module says where it
+differs and tests/models/test_parameter_counts.py compares the sizes), ``tiny`` = a few thousand
+parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
 20.0 in their presets; the training engine replaces it by the training data's mean number of
 neighbours, as EGraFFBench does, unless it is overridden. One module per architecture, ``<architecture>_model.py``, each exposing ``PRESETS`` and
 ``build_body(type_names, r_max, **hyperparameters) -> (body, num_layers)``.
 
-``reference`` holds analytic potentials written directly against the deployed contract (Lennard-Jones
+``recipes`` holds the study's training settings per architecture, each with its source in the study's
+release (data for the training engine). ``reference`` holds analytic potentials written directly against the deployed contract (Lennard-Jones
 and a two-layer message-passing toy); they test the plugin before any learned model.
 """
 

@@ -38,7 +38,7 @@ def assert_same_results(atoms, ours, theirs, stress: bool):
 
 def nequip_tiny(builder_name: str):
     """A float64 nequip-framework model built by nequip's own builder, with non-trivial scale/shift."""
-    from egraff.models import hyperparameters
+    from egraff.models import body_hyperparameters, hyperparameters
     from egraff.models.nequip_model import nequip_global_state
 
     scale_shift = dict(per_type_energy_scales={"Cu": 40.0, "Au": 55.0}, per_type_energy_shifts={"Cu": -3.0, "Au": -4.5})
@@ -47,13 +47,14 @@ def nequip_tiny(builder_name: str):
             from nequip.model import NequIPGNNModel
 
             return NequIPGNNModel(seed=3, model_dtype="float64", type_names=list(TYPE_NAMES), r_max=R_MAX,
-                                  **hyperparameters("nequip", "tiny"), **scale_shift)
+                                  **body_hyperparameters(hyperparameters("nequip", "tiny")), **scale_shift)
         from allegro.model import AllegroModel
 
         from egraff.models.allegro_model import upstream_arguments
 
         return AllegroModel(seed=3, model_dtype="float64", type_names=list(TYPE_NAMES), r_max=R_MAX,
-                            **upstream_arguments(**hyperparameters("allegro", "tiny")), **scale_shift)
+                            **upstream_arguments(**body_hyperparameters(hyperparameters("allegro", "tiny"))),
+                            **scale_shift)
 
 
 @pytest.fixture
@@ -176,13 +177,12 @@ def test_torchmd_et_matches_torchmdnet_forward(tmp_path, study_graph):
     with the study's (no vector cutoff, max_num_neighbors 32 as configs/torchmdnet/md17/*/*.yaml)."""
     from torchmdnet.models.model import create_model
 
-    from egraff.models import hyperparameters
+    from egraff.models import body_hyperparameters, hyperparameters
     from egraff.models.base import EnergyModel
     from egraff.models.torchmd_et_model import TorchMDETBody, upstream_args
 
     torch.manual_seed(4)
-    params = hyperparameters("torchmd-et", "tiny", study_graph=study_graph)
-    del params["zbl"]
+    params = body_hyperparameters(hyperparameters("torchmd-et", "tiny", study_graph=study_graph))
     scale = 30.0  # upstream's std (training-data scale) is egraff's energy_scale
     args = upstream_args(R_MAX, "float64", **params)
     assert args["vector_cutoff"] is not study_graph and args["max_num_neighbors"] == 32

@@ -67,6 +67,11 @@ def hyperparameters(architecture: str, preset: str = "tiny", **overrides) -> dic
     return params
 
 
+def body_hyperparameters(params: dict) -> dict:
+    """``params`` without the wrapper's keys: the arguments of the architecture's own builder."""
+    return {k: v for k, v in params.items() if k not in WRAPPER_HYPERPARAMETERS}
+
+
 def build(
     architecture: str,
     type_names: Sequence[str],
@@ -84,11 +89,10 @@ def build(
     if model_dtype not in DTYPES:
         raise ValueError(f"model_dtype must be float32 or float64, got {model_dtype!r}")
     params = hyperparameters(architecture, preset, **overrides)
-    body_params = {k: v for k, v in params.items() if k not in WRAPPER_HYPERPARAMETERS}
     previous = torch.get_default_dtype()
     torch.set_default_dtype(DTYPES[model_dtype])  # some upstream builders create parameters in the default dtype
     try:
-        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max), **body_params)
+        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max), **body_hyperparameters(params))
     finally:
         torch.set_default_dtype(previous)
     model = EnergyModel(body.to(DTYPES[model_dtype]), architecture=architecture, type_names=type_names,
@@ -96,4 +100,4 @@ def build(
     return model.to(DTYPES[model_dtype])
 
 
-__all__ = ["ARCHITECTURES", "PRESETS", "EnergyModel", "build", "hyperparameters"]
+__all__ = ["ARCHITECTURES", "PRESETS", "EnergyModel", "body_hyperparameters", "build", "hyperparameters"]

@@ -139,10 +139,15 @@ def test_last_block_and_energy_head():
 
     captured = {}
     body.norm.register_forward_hook(lambda module, inputs, output: captured.update(features=inputs[0]))
+    last.norm_ffn.register_forward_hook(lambda module, inputs, output: captured.update(after_attention=inputs[0]))
     graph = atoms_graph(molecule(), TYPE_NAMES, R_MAX)
     energy = body(torch.tensor(graph.edge_vectors), torch.tensor(graph.edge_index), torch.tensor(graph.atom_types))
-    features = captured["features"]
+    features, after_attention = captured["features"], captured["after_attention"]
     assert features.shape[1] == feature.dim
+    # TransBlock: x' = x + attention; out = shortcut(x') + FFN(LN(x'))
+    expected_features = last.shortcut(after_attention) + last.ffn(last.norm_ffn(after_attention))
+    assert torch.allclose(features, expected_features, rtol=0, atol=1e-14)
+    assert float(last.shortcut(after_attention).abs().max()) > 1e-3
     silu = ScaledActivation(torch.nn.SiLU())
     expected = body.head_out(silu(body.head_in(body.norm(features)))).squeeze(-1) / math.sqrt(params["avg_num_nodes"])
     assert torch.allclose(energy, expected, rtol=0, atol=1e-14)

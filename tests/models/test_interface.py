@@ -97,7 +97,8 @@ def test_bad_build_arguments_are_explained():
         build("mace", TYPE_NAMES, R_MAX, num_features=3)
     with pytest.raises(ValueError, match="model_dtype must be float32 or float64"):
         build("mace", TYPE_NAMES, R_MAX, model_dtype="float16")
-    with pytest.raises(ValueError, match="TorchMD-Net .it embeds atoms by atomic number. needs element symbols as type names; X1 is not"):
+    with pytest.raises(ValueError, match="TorchMD-Net .it embeds atoms by atomic number. needs element symbols "
+                                         "as type names; X1 is not"):
         build("torchmd-et", ["Cu", "X1"], R_MAX)
 
 

@@ -15,12 +15,14 @@ Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7; ea
 differs and tests/models/test_parameter_counts.py compares the sizes), ``tiny`` = a few thousand
 parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
 20.0 in their presets; the training engine replaces it by the training data's mean number of
-neighbours, as EGraFFBench does, unless it is overridden. One module per architecture, ``<architecture>_model.py``, each exposing ``PRESETS`` and
-``build_body(type_names, r_max, **hyperparameters) -> (body, num_layers)``.
+neighbours, as EGraFFBench does, unless it is overridden. One module per architecture,
+``<architecture>_model.py``, each exposing ``PRESETS`` and ``build_body(type_names, r_max, **hyperparameters)
+-> (body, num_layers)``.
 
 ``recipes`` holds the study's training settings per architecture, each with its source in the study's
-release (data for the training engine). ``reference`` holds analytic potentials written directly against the deployed contract (Lennard-Jones
-and a two-layer message-passing toy); they test the plugin before any learned model.
+release (data for the training engine). ``reference`` holds analytic potentials written directly against
+the deployed contract (Lennard-Jones and a two-layer message-passing toy); they test the plugin before any
+learned model.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def build(
     previous = torch.get_default_dtype()
     torch.set_default_dtype(DTYPES[model_dtype])  # some upstream builders create parameters in the default dtype
     try:
-        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max), **body_hyperparameters(params))
+        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max),
+                                                                        **body_hyperparameters(params))
     finally:
         torch.set_default_dtype(previous)
     model = EnergyModel(body.to(DTYPES[model_dtype]), architecture=architecture, type_names=type_names,

@@ -126,7 +126,8 @@ class EnergyModel(torch.nn.Module):
         dtype = next((p.dtype for p in body.parameters()), torch.get_default_dtype())
         self.register_buffer("energy_scale", torch.ones((), dtype=dtype))
         self.register_buffer("energy_shifts", torch.zeros(len(self.type_names), dtype=dtype))
-        self.zbl = ZBLRepulsion(element_numbers(self.type_names, "the ZBL prior"), self.r_max).to(dtype) if zbl else None
+        self.zbl = (ZBLRepulsion(element_numbers(self.type_names, "the ZBL prior"), self.r_max).to(dtype)
+                    if zbl else None)
 
     @property
     def model_dtype(self) -> str:

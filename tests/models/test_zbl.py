@@ -18,10 +18,10 @@ from ase import Atoms
 from egraff.models import ARCHITECTURES, build
 from egraff.models.base import ZBLRepulsion
 
-from conftest import run_lmp
-from .conftest import central_difference_forces, energy_and_forces
+from conftest import read_dump, run_lmp
+from .conftest import TYPE_NAMES, central_difference_forces, crystal, energy_and_forces, lammps_data, lammps_script
 
-TYPES = ("H", "C", "O")
+TYPES = ("H", "C", "O")  # ethanol's elements (the LAMMPS test uses conftest's TYPE_NAMES)
 Z = {"H": 1, "C": 6, "O": 8}
 R_MAX = 3.5
 
@@ -229,3 +229,29 @@ def test_deployed_file_carries_the_prior(ethanol, tmp_path, architecture):
 def test_prior_needs_element_type_names():
     with pytest.raises(ValueError, match="the ZBL prior needs element symbols as type names; X1 is not"):
         build("nequip", ["H", "X1"], R_MAX, zbl=True)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("architecture", ["allegro", "nequip"])
+def test_lammps_runs_the_prior_from_the_file(tmp_path, architecture):
+    """The unchanged plugin on 2 ranks (ghost mode for Allegro, ghostmp for NequIP) gives the ASE calculator's
+    forces and per-atom energies for a file with the prior, on the periodic crystal with one pair at 0.8 Å."""
+    from egraff.deploy import EGraFFCalculator
+    from egraff.deploy.export import deploy
+
+    torch.manual_seed(5)
+    model = build(architecture, TYPE_NAMES, R_MAX, zbl=True).eval()
+    path = deploy(model, tmp_path / "zbl.pt")
+    atoms = crystal()
+    bond = atoms.positions[1] - atoms.positions[0]
+    atoms.positions[1] = atoms.positions[0] + 0.8 * bond / np.linalg.norm(bond)
+    data = lammps_data(atoms, tmp_path / "squeezed.data")
+    result = run_lmp(lammps_script(path, {"squeezed": (data.name, True)}), tmp_path, nprocs=2)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    dump = read_dump(tmp_path / "squeezed.dump")
+    atoms.calc = EGraFFCalculator(path)
+    forces = atoms.get_forces()
+    assert np.abs(forces[:2]).max() > 100.0  # the Cu-Au prior at 0.8 Å
+    assert np.abs(np.stack([dump["fx"], dump["fy"], dump["fz"]], axis=1) - forces).max() <= 1e-8 * np.abs(forces).max()
+    energies = atoms.get_potential_energies()
+    assert np.abs(dump["c_pe"] - energies).max() <= 1e-10 * np.abs(energies).max()

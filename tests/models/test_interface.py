@@ -103,17 +103,6 @@ def test_bad_build_arguments_are_explained():
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_paper_preset_builds_and_runs(architecture):
-    """The EGraFFBench-sized network builds and evaluates (its size is reported by bench/models_bench.py)."""
-    torch.manual_seed(0)
-    model = build(architecture, TYPE_NAMES, 5.0, preset="paper")
-    assert sum(p.numel() for p in model.parameters()) > 5e4
-    energy, forces = energy_and_forces(model, molecule())
-    assert np.isfinite(energy) and np.isfinite(forces).all()
-    assert np.abs(forces.sum(axis=0)).max() <= 1e-10  # no net force on an isolated molecule
-
-
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_models_deep_copy_and_pickle(tiny, architecture, tmp_path):
     """EMA and checkpoint code deep-copy or pickle models; building a nequip model first (which flips
     e3nn's global jit_mode inside nequip) must not make later models uncopyable."""

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import pytest
 import torch
 from e3nn import o3
 
 from egraff.models import build
+
+from .conftest import energy_and_forces, molecule
 
 #: the study's networks: (elements, overrides of our paper preset, count of the study's code)
 STUDY = {
@@ -57,17 +60,25 @@ def count(model) -> int:
 
 
 @lru_cache(maxsize=None)
-def paper_body(architecture: str, elements: tuple, overrides: tuple = ()):
-    """The body of a paper-preset model (built once per session: the large ones take seconds)."""
+def paper_model(architecture: str, elements: tuple, overrides: tuple = ()):
+    """A paper-preset model (built once per session: the large ones take seconds)."""
     torch.manual_seed(0)
-    return build(architecture, elements, 5.0, preset="paper", **dict(overrides)).body
+    return build(architecture, elements, 5.0, preset="paper", **dict(overrides))
 
 
 @pytest.mark.parametrize("name", list(STUDY))
 def test_paper_preset_against_the_study(name):
+    """Sizes as the module docstring says; the network also evaluates (finite energy, no net force on a
+    free cluster)."""
     architecture = name.split("-4")[0]
     elements, overrides, study = STUDY[name]
-    ours = count(paper_body(architecture, elements, tuple(overrides.items())))
+    model = paper_model(architecture, elements, tuple(overrides.items()))
+    ours = count(model)
+    cluster = molecule()
+    cluster.set_chemical_symbols([elements[k % len(elements)] for k in range(len(cluster))])
+    energy, forces = energy_and_forces(model, cluster)
+    assert np.isfinite(energy) and np.isfinite(forces).all() and np.abs(forces).max() > 0
+    assert np.abs(forces.sum(axis=0)).max() <= 1e-10
     if name in DIFFERENT:
         assert ours == DIFFERENT[name], (name, ours, study)
         assert abs(ours - study) > 0.01 * study
@@ -153,7 +164,7 @@ def test_equiformer_components_equal_the_reference_definitions(labels):
     from egraff.models.equiformer_model import PRESETS
 
     irreps = REFERENCE_IRREPS if labels == "reference" else {}
-    body = paper_body("equiformer", ("H", "C", "O"), tuple(irreps.items()))
+    body = paper_model("equiformer", ("H", "C", "O"), tuple(irreps.items())).body
 
     paper = {k: PRESETS["paper"][k] for k in REFERENCE_IRREPS}
     expected = reference_equiformer(**(irreps or paper), atom_types=3)

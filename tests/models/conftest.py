@@ -55,6 +55,23 @@ def energy_and_forces(model, atoms: Atoms):
     return float(energy.detach()), forces.detach().numpy().astype(np.float64)
 
 
+def central_difference_forces(model, atoms: Atoms, h: float, moved=None) -> np.ndarray:
+    """-dE/dx by central differences (step h, Å) for the atoms in ``moved`` (default: all), rows in that order."""
+    moved = range(len(atoms)) if moved is None else moved
+    numeric = []
+    for atom in moved:
+        row = []
+        for axis in range(3):
+            energies = []
+            for step in (h, -h):
+                displaced = atoms.copy()
+                displaced.positions[atom, axis] += step
+                energies.append(energy_and_forces(model, displaced)[0])
+            row.append(-(energies[0] - energies[1]) / (2 * h))
+        numeric.append(row)
+    return np.array(numeric)
+
+
 class ModelStore:
     """One tiny float64 model and its deployed file per architecture, built on first use.
 

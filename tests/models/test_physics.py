@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from egraff.models import ARCHITECTURES
 
-from .conftest import R_MAX, crystal, energy_and_forces, molecule
+from .conftest import R_MAX, central_difference_forces, crystal, energy_and_forces, molecule
 
 
 def transformed(atoms, rng):
@@ -61,16 +61,7 @@ def test_forces_are_minus_energy_gradient(tiny, architecture, structure):
     model = tiny.model(architecture)
     atoms = structure()
     _, forces = energy_and_forces(model, atoms)
-    h = 1e-4
-    numeric = np.zeros_like(forces)
-    for atom in range(len(atoms)):
-        for axis in range(3):
-            energies = []
-            for step in (h, -h):
-                displaced = atoms.copy()
-                displaced.positions[atom, axis] += step
-                energies.append(energy_and_forces(model, displaced)[0])
-            numeric[atom, axis] = -(energies[0] - energies[1]) / (2 * h)
+    numeric = central_difference_forces(model, atoms, 1e-4)
     assert np.abs(forces).max() > 0.05
     assert np.abs(numeric - forces).max() <= 1e-6
 

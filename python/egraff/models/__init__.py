@@ -8,14 +8,21 @@ with attributes ``architecture``, ``type_names``, ``r_max``, ``num_layers``, ``h
 model_dtype=m.model_dtype, **m.hyperparameters)`` rebuilds the same network (weights come from its
 ``state_dict``).
 
-Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7), ``tiny`` = a few
-thousand parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
-20.0 in their presets; the training engine replaces it by the training data's mean number of
-neighbours, as EGraFFBench does, unless it is overridden. One module per architecture, each exposing ``PRESETS`` and
-``build_body(type_names, r_max, **hyperparameters) -> (body, num_layers)``.
+Every architecture also takes the wrapper's hyperparameter ``zbl`` (default False): add the ZBL
+short-range repulsion (:class:`~egraff.models.base.ZBLRepulsion`) to the learned energy.
 
-``reference`` holds analytic potentials written directly against the deployed contract (Lennard-Jones
-and a two-layer message-passing toy); they test the plugin before any learned model.
+Presets: ``paper`` = the EGraFFBench configuration (notes/egraffbench.md §7; each module says where it
+differs and tests/models/test_parameter_counts.py compares the sizes), ``tiny`` = a few thousand
+parameters for tests. Architectures with ``avg_num_neighbors`` (message normalisation) hold
+20.0 in their presets; the training engine replaces it by the training data's mean number of
+neighbours, as EGraFFBench does, unless it is overridden. One module per architecture,
+``<architecture>_model.py``, each exposing ``PRESETS`` and ``build_body(type_names, r_max, **hyperparameters)
+-> (body, num_layers)``.
+
+``recipes`` holds the study's training settings per architecture, each with its source in the study's
+release (data for the training engine). ``reference`` holds analytic potentials written directly against
+the deployed contract (Lennard-Jones and a two-layer message-passing toy); they test the plugin before any
+learned model.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ _MODULES = {
     "nequip": "egraff.models.nequip_model",
     "allegro": "egraff.models.allegro_model",
     "mace": "egraff.models.mace_model",
-    "botnet": "egraff.models.botnet",
-    "equiformer": "egraff.models.equiformer",
-    "torchmd-et": "egraff.models.torchmd_et",
+    "botnet": "egraff.models.botnet_model",
+    "equiformer": "egraff.models.equiformer_model",
+    "torchmd-et": "egraff.models.torchmd_et_model",
 }
 ARCHITECTURES = tuple(_MODULES)
 PRESETS = ("tiny", "paper")
+#: hyperparameters of the shared wrapper (``EnergyModel``), valid for every architecture and preset
+WRAPPER_HYPERPARAMETERS = {"zbl": False}
 
 
 def architecture_module(architecture: str):
@@ -51,13 +60,18 @@ def hyperparameters(architecture: str, preset: str = "tiny", **overrides) -> dic
     module = architecture_module(architecture)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    params = dict(module.PRESETS[preset])
+    params = {**module.PRESETS[preset], **WRAPPER_HYPERPARAMETERS}
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise ValueError(f"{architecture} has no hyperparameter(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(params))}")
     params.update(overrides)
     return params
+
+
+def body_hyperparameters(params: dict) -> dict:
+    """``params`` without the wrapper's keys: the arguments of the architecture's own builder."""
+    return {k: v for k, v in params.items() if k not in WRAPPER_HYPERPARAMETERS}
 
 
 def build(
@@ -80,12 +94,13 @@ def build(
     previous = torch.get_default_dtype()
     torch.set_default_dtype(DTYPES[model_dtype])  # some upstream builders create parameters in the default dtype
     try:
-        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max), **params)
+        body, num_layers = architecture_module(architecture).build_body(type_names, float(r_max),
+                                                                        **body_hyperparameters(params))
     finally:
         torch.set_default_dtype(previous)
     model = EnergyModel(body.to(DTYPES[model_dtype]), architecture=architecture, type_names=type_names,
-                        r_max=float(r_max), num_layers=num_layers, hyperparameters=params)
+                        r_max=float(r_max), num_layers=num_layers, hyperparameters=params, zbl=bool(params["zbl"]))
     return model.to(DTYPES[model_dtype])
 
 
-__all__ = ["ARCHITECTURES", "PRESETS", "EnergyModel", "build", "hyperparameters"]
+__all__ = ["ARCHITECTURES", "PRESETS", "EnergyModel", "body_hyperparameters", "build", "hyperparameters"]

@@ -4,6 +4,15 @@ Allegro is strictly local: every energy is a sum over edges of the centre atom, 
 passing between atoms, whatever its number of (edge-wise) Allegro layers. The interface reports
 ``num_layers = 1`` (receptive field = r_max) so that the LAMMPS plugin may use ghost mode;
 ``allegro_layers`` is Allegro's own ``num_layers``.
+
+The ``paper`` preset maps the study's allegro 0.2.0 configuration (configs/allegro/md17/*/*.yaml) onto
+allegro 0.8.3's arguments, whose network is organised differently (per-type embeddings and a scalar
+embedding MLP instead of 0.2's two-body latent MLP; the edge readout sees every layer's latents):
+env_embed_multiplicity 64 → ``num_tensor_features`` 64; two-body latent MLP [128, 256, 512, 1024] →
+``radial_chemical_embed_dim`` 128 and a scalar embedding MLP of 3 hidden layers of 512 into
+``num_scalar_features`` 1024; latent MLP [1024, 1024, 1024] → ``allegro_mlp`` 2 hidden layers of 1024;
+edge-energy MLP [128] → readout 1 hidden layer of 128. It has 10,619,272 parameters for three species where
+the study's network has 8,152,968 (tests/models/test_parameter_counts.py).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from egraff.models.nequip_model import NequIPFrameworkBody, build_nequip_framewo
 
 #: EGraFFBench Allegro (allegro 0.2.0): 2 layers, l_max 2, full O(3), 64 tensor features,
 #: two-body latent MLP [128, 256, 512, 1024], latent MLP [1024, 1024, 1024], edge-energy MLP [128],
-#: trainable Bessel basis, p = 6 — mapped onto allegro 0.8.3's arguments
+#: trainable Bessel basis, p = 6 — mapped onto allegro 0.8.3's arguments (module docstring)
 PRESETS = {
     "paper": dict(allegro_layers=2, l_max=2, parity=True, num_bessels=8, bessel_trainable=True, polynomial_cutoff_p=6,
                   radial_chemical_embed_dim=128, scalar_embed_mlp_hidden_layers_depth=3,

@@ -6,6 +6,13 @@ neighbour j, vector r_j - r_i) is therefore MACE's edge (sender j, receiver i) w
 the body passes the flipped index, zero positions and ``shifts = -edge_vectors``. MACE's own E0s,
 scale and shift stay at 0/1/0 in built models (egraff's ``EnergyModel`` holds them); models imported
 from MACE files keep theirs.
+
+The study ran MACE 0.2.0 (the fork vendored in MDBENCHGNN) with ``--model ScaleShiftMACE``, whose first
+interaction block is the fork's ``--interaction_first`` default, ``RealAgnosticResidualInteractionBlock``
+(mace-torch ≥ 0.3 defaults to ``RealAgnosticInteractionBlock``): the ``paper`` preset names it in
+``interaction_cls_first``. The symmetric contraction uses e3nn's Clebsch-Gordan coefficients
+(``use_reduced_cg=False``), as the fork did; mace-torch 0.3.16 with these arguments has exactly the
+fork's parameter count (tests/models/test_parameter_counts.py).
 """
 
 from __future__ import annotations
@@ -14,13 +21,19 @@ from typing import Dict, Sequence
 
 import torch
 
-#: EGraFFBench MACE (mace 0.2.0 fork): ScaleShiftMACE, hidden 16x0e+16x1o+16x2e, max_ell 3,
-#: correlation 3, 2 interactions, 8 Bessels, 5 cutoff basis functions, MLP 16x0e
+#: the first-layer interaction blocks a preset may name (mace.modules.interaction_classes keys)
+FIRST_INTERACTIONS = ("RealAgnosticResidualInteractionBlock", "RealAgnosticInteractionBlock")
+
+#: EGraFFBench MACE (configs/mace/md17/*/*.sh on the MACE 0.2.0 fork, its defaults otherwise):
+#: ScaleShiftMACE, hidden 16x0e+16x1o+16x2e, max_ell 3, correlation 3, 2 interactions, 8 Bessels,
+#: 5 cutoff basis functions, radial MLP 3 x 64, MLP readout 16x0e, residual first interaction
 PRESETS = {
     "paper": dict(hidden_irreps="16x0e+16x1o+16x2e", max_ell=3, correlation=3, num_interactions=2, num_bessel=8,
-                  num_polynomial_cutoff=5, MLP_irreps="16x0e", radial_MLP=[64, 64, 64], avg_num_neighbors=20.0),
+                  num_polynomial_cutoff=5, MLP_irreps="16x0e", radial_MLP=[64, 64, 64],
+                  interaction_cls_first="RealAgnosticResidualInteractionBlock", avg_num_neighbors=20.0),
     "tiny": dict(hidden_irreps="8x0e+8x1o", max_ell=1, correlation=2, num_interactions=2, num_bessel=6,
-                 num_polynomial_cutoff=5, MLP_irreps="8x0e", radial_MLP=[16], avg_num_neighbors=20.0),
+                 num_polynomial_cutoff=5, MLP_irreps="8x0e", radial_MLP=[16],
+                 interaction_cls_first="RealAgnosticInteractionBlock", avg_num_neighbors=20.0),
 }
 
 
@@ -60,18 +73,22 @@ def atomic_numbers_of(type_names: Sequence[str]) -> list:
     return [atomic_numbers.get(name, k + 1) for k, name in enumerate(type_names)]
 
 
-def build_body(type_names: Sequence[str], r_max: float, **params):
+def scale_shift_mace(type_names: Sequence[str], r_max: float, *, correlation: int, **params) -> torch.nn.Module:
+    """A mace-torch ``ScaleShiftMACE`` with identity scale/shift and zero E0s for these hyperparameters."""
     import numpy as np
     from e3nn import o3
     from mace import modules
 
-    model = modules.ScaleShiftMACE(
+    first = params["interaction_cls_first"]
+    if first not in FIRST_INTERACTIONS:
+        raise ValueError(f"interaction_cls_first must be one of {', '.join(FIRST_INTERACTIONS)}, got {first!r}")
+    return modules.ScaleShiftMACE(
         r_max=r_max,
         num_bessel=params["num_bessel"],
         num_polynomial_cutoff=params["num_polynomial_cutoff"],
         max_ell=params["max_ell"],
         interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-        interaction_cls_first=modules.interaction_classes["RealAgnosticInteractionBlock"],
+        interaction_cls_first=modules.interaction_classes[first],
         num_interactions=params["num_interactions"],
         num_elements=len(type_names),
         hidden_irreps=o3.Irreps(params["hidden_irreps"]),
@@ -79,10 +96,14 @@ def build_body(type_names: Sequence[str], r_max: float, **params):
         atomic_energies=np.zeros(len(type_names)),
         avg_num_neighbors=float(params["avg_num_neighbors"]),
         atomic_numbers=atomic_numbers_of(type_names),
-        correlation=params["correlation"],
+        correlation=correlation,
         gate=torch.nn.functional.silu,
         radial_MLP=list(params["radial_MLP"]),
+        use_reduced_cg=False,
         atomic_inter_scale=1.0,
         atomic_inter_shift=0.0,
     )
-    return MACEBody(model), int(params["num_interactions"])
+
+
+def build_body(type_names: Sequence[str], r_max: float, **params):
+    return MACEBody(scale_shift_mace(type_names, r_max, **params)), int(params["num_interactions"])

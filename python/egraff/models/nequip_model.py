@@ -5,6 +5,14 @@ precomputed ``edge_vectors`` its edge modules use them instead of positions and 
 body feeds it the contract's graph with dummy positions. nequip's own per-type scale/shift is left
 at identity: egraff's :class:`~egraff.models.base.EnergyModel` holds scale and shifts for every
 architecture. ``num_layers`` is the number of interaction (convnet) layers.
+
+The ``paper`` preset is the study's nequip 0.5.6 configuration (configs/nequip/md17/*/*.yaml) in nequip
+0.19.1's builder. nequip 0.19's network differs from 0.5.6's in three places, so the preset has 1,675,400
+parameters for three species where the study's network has 709,240 (tests/models/test_parameter_counts.py):
+its self-connections take a learned type embedding of width ``num_features`` where 0.5.6 used the species
+one-hot (the same species-dependent linear maps, spanned by 32 instead of num_types matrices per layer),
+its first layer has no self-connection, and its last layer computes scalars only (0.5.6 also computed the
+non-scalar outputs there, which never reach the energy, and read out through two linear maps instead of one).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "r_max": 5.0,  # Å
         "dtype": "float64",  # float32 | float64
         "hyperparameters": {},  # overrides of the preset's hyperparameters
+        "zbl": False,  # add the ZBL short-range repulsion to the learned energy (egraff.models.base.ZBLRepulsion)
     },
     "data": {
         "train": None,  # a registry dataset name (egraff data list) or a file (extxyz, xyz, traj, npz)

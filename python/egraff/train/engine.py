@@ -263,6 +263,7 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
     val_set = GraphDataset(val_frames.frames, type_names, r_max, "validation data", val_frames.origins)
 
     overrides = dict(m["hyperparameters"])
+    overrides.setdefault("zbl", bool(m["zbl"]))
     if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
         # message normalisation from the training data, as upstream trainers do, unless set explicitly
         overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))

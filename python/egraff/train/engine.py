@@ -20,13 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from egraff.files import atomic_write_text
 from egraff.train.config import ConfigError, load_config
-
-FILE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".npz")
 
 
 @dataclass
@@ -39,66 +36,25 @@ class TrainResult:
     seconds: float
 
 
-def _read_file(path: Path) -> list:
-    if not path.is_file():
-        raise ConfigError(f"data file {path} does not exist")
-    if path.suffix == ".npz":
-        from egraff.data import read_nequip_npz
-
-        return list(read_nequip_npz(path))
-    import ase.io
-
+def load_frames(data: dict, seed: int) -> tuple[list, list, dict]:
+    """Training and validation frames of the ``data`` section (egraff.data.frames), and a record of exactly
+    which."""
+    import egraff.data
+    from egraff.data.formats import DataFormatError
+    from egraff.data.frames import collect
+    from egraff.train.config import frame_sources
     from egraff.train.data import TrainingDataError
 
-    try:
-        return list(ase.io.read(path, index=":"))
-    except ase.io.formats.UnknownFileTypeError as err:  # ASE's word for an empty or unknown file
-        raise TrainingDataError(f"{path} holds no readable frames ({err})") from None
-
-
-def _is_file(spec: str) -> bool:
-    return Path(spec).suffix in FILE_SUFFIXES or Path(spec).exists()
-
-
-def _source(spec: str, split: str, subset) -> tuple[list, dict]:
-    """Frames of a file or of a registry dataset split, and a record of what they are."""
-    import egraff.data
-
-    if _is_file(spec):
-        frames = _read_file(Path(spec))
-        return frames, {"file": str(spec), "n_frames": len(frames)}
-    loaded = egraff.data.load(spec, split, subset=subset)
-    return list(loaded), loaded.record
-
-
-def _choose(frames: list, n, seed: int) -> tuple[list, list | None]:
-    """``n`` frames picked at random (seeded), in their original order; all when n is None."""
-    if n is None or n >= len(frames):
-        return frames, None
-    picked = np.sort(np.random.default_rng(seed).choice(len(frames), int(n), replace=False))
-    return [frames[i] for i in picked], picked.tolist()
-
-
-def load_frames(data: dict, seed: int) -> tuple[list, list, dict]:
-    """Training and validation frames, and a record of exactly what they are."""
-    import egraff.data
-
-    train_frames, train_record = _source(data["train"], data["train_split"], data["subset"])
-    if data["val"] is None and _is_file(data["train"]):
-        # validation frames held out of the training file (seeded)
-        order = np.random.default_rng(seed).permutation(len(train_frames))
-        n_val = int(round(data["val_fraction"] * len(train_frames)))
-        val_frames = [train_frames[i] for i in order[:n_val]]
-        train_frames = [train_frames[i] for i in np.sort(order[n_val:])]
-        val_record = {"file": str(data["train"]), "held_out_indices": order[:n_val].tolist()}
-    else:
-        val_frames, val_record = _source(data["val"] or data["train"], data["val_split"], data["subset"])
-    train_frames, train_record["chosen"] = _choose(train_frames, data["n_train"], seed)
-    val_frames, val_record["chosen"] = _choose(val_frames, data["n_val"], seed + 1)
-    record = {"train": train_record, "val": val_record}
-    for name, frames in (("train", train_frames), ("val", val_frames)):
+    record = {}
+    loaded = []
+    for name, sources in zip(("train", "val"), frame_sources(data, seed)):
+        try:
+            frames, record[name] = collect(sources)
+        except DataFormatError as err:
+            raise TrainingDataError(str(err)) from None
+        loaded.append(frames)
         record[f"{name}_fingerprint"] = egraff.data.frames_fingerprint(frames) if frames else ""
-    return train_frames, val_frames, record
+    return loaded[0], loaded[1], record
 
 
 def _type_names(frames, configured) -> tuple[str, ...]:
@@ -110,8 +66,11 @@ def _type_names(frames, configured) -> tuple[str, ...]:
     return tuple(sorted(present, key=lambda s: atomic_numbers.get(s, 1000)))
 
 
-def train(config: dict) -> TrainResult:
-    """Train (or resume) the run described by a resolved config (see egraff.train.config)."""
+def train(config: dict, *, frames: dict[str, list] | None = None) -> TrainResult:
+    """Train (or resume) the run described by a resolved config (see egraff.train.config).
+
+    ``frames``: {"train": [...], "val": [...]} labelled ``ase.Atoms`` to train on instead of reading the
+    config's data sources."""
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
@@ -135,7 +94,14 @@ def train(config: dict) -> TrainResult:
     atomic_write_text(config_file, config_text)
 
     pl.seed_everything(int(config["train"]["seed"]), workers=True, verbose=False)
-    frames, val_frames, record = load_frames(config["data"], int(config["train"]["seed"]))
+    if frames is None:
+        frames, val_frames, record = load_frames(config["data"], int(config["train"]["seed"]))
+    else:
+        import egraff.data
+
+        frames, val_frames = frames["train"], frames["val"]
+        record = {f"{name}_fingerprint": egraff.data.frames_fingerprint(given) for name, given in
+                  (("train", frames), ("val", val_frames))}
     atomic_write_text(run_dir / "data.json", json.dumps(record, indent=1, default=str))
     m = config["model"]
     type_names = _type_names(frames, config["data"]["type_names"])

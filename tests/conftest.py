@@ -189,3 +189,48 @@ def thermo_rows(output: str, first_column: str = "Step") -> list[list[float]]:
             if not words:
                 reading = False
     return rows
+
+
+# ------------------------------------------------------------------------------------ interruptions
+
+def session_processes(session: int) -> list[str]:
+    """Processes still alive in ``session`` (a process started with ``start_new_session=True`` leads it)."""
+    import psutil
+
+    alive = []
+    for process in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if os.getsid(process.pid) == session and process.info["status"] != psutil.STATUS_ZOMBIE:
+                alive.append(f"{process.pid} {' '.join(process.info['cmdline'] or [])[:160]}")
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return alive
+
+
+def kill_leader(process: subprocess.Popen, grace_s: float = 10.0) -> list[str]:
+    """``kill -9`` of ``process`` alone (not its group, as a batch system or an OOM killer would), then the
+    processes of its session still alive after ``grace_s`` (which are then killed, so none outlives the test)."""
+    import signal
+    import time
+
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + grace_s
+    while session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = session_processes(process.pid)
+    if survivors:
+        os.killpg(process.pid, signal.SIGKILL)
+    return survivors
+
+
+def job_starts(root: Path) -> dict[str, int]:
+    """How often each job of the engine root ``root`` started, from its journal."""
+    import json
+
+    counts: dict[str, int] = {}
+    for line in (Path(root) / "journal.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if entry["event"] == "start":
+            counts[entry["key"]] = counts.get(entry["key"], 0) + 1
+    return counts

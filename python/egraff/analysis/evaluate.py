@@ -55,7 +55,7 @@ def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | 
                                  rdf_criterion=rdf_criterion, rdf_threshold=rdf_threshold))
         if stable_part and metrics["failure_frame"] is not None:
             model = model[: max(metrics["failure_frame"], 2)]
-        metrics["analysed_ps"] = float(model.times[-1])
+        metrics["analyzed_ps"] = float(model.times[-1])
     distributions = structure(model, reference, pairs=pairs, triplets=triplets, cutoff=cutoff,
                               distance_histogram=distance_histogram, progress=progress)
     metrics.update(structure_errors(distributions))

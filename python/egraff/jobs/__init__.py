@@ -25,9 +25,10 @@ Modules: ``job`` (Job, keys, step marking), ``engine`` (freshness, records, jour
 execution, progress), ``lock`` (one writer per job directory).
 """
 
-from egraff.jobs.engine import JobEngine, JobFailed, graph, publish, read_journal, read_record, run_jobs
+from egraff.jobs.engine import (JobEngine, JobFailed, graph, publish, read_journal, read_record, run_jobs,
+                                summary_of)
 from egraff.jobs.job import RECORD, Job, job_step
 from egraff.jobs.lock import JobBusy
 
 __all__ = ["RECORD", "Job", "JobBusy", "JobEngine", "JobFailed", "graph", "job_step", "publish", "read_journal",
-           "read_record", "run_jobs"]
+           "read_record", "run_jobs", "summary_of"]

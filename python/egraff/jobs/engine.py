@@ -47,6 +47,11 @@ def read_record(job: Job, root: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def summary_of(directory: str | Path) -> dict:
+    """The summary in the record of the finished job in ``directory`` (what a step reads of its inputs)."""
+    return json.loads((Path(directory) / RECORD).read_text())["summary"]
+
+
 def is_fresh(record: dict | None, directory: Path, consumed: dict) -> bool:
     return (record is not None and record["inputs"] == consumed
             and all((directory / name).exists() for name in record["outputs"]))

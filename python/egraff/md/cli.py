@@ -30,7 +30,7 @@ def run(
     from egraff.jobs import JobFailed
     from egraff.md import SimulationPlan, run_plan
 
-    with exit_statuses(failures=(JobFailed,)):
+    with exit_statuses(failures=(JobFailed, OSError)):  # OSError: e.g. no Dask scheduler at --scheduler
         plan = SimulationPlan.from_file(plan_file, [*(overrides or []), *([f"engine={engine}"] if engine else [])])
         specs = plan.specs()
         records = run_plan(specs, root, workers=workers, scheduler=scheduler, progress=progress)

@@ -194,16 +194,19 @@ def thermo_rows(output: str, first_column: str = "Step") -> list[list[float]]:
 # ------------------------------------------------------------------------------------ interruptions
 
 def session_processes(session: int) -> list[str]:
-    """Processes still alive in ``session`` (a process started with ``start_new_session=True`` leads it)."""
-    import psutil
-
+    """Processes still alive (not zombies) in ``session``: a process started with ``start_new_session=True``
+    leads one, and everything it starts stays in it unless it asks otherwise."""
     alive = []
-    for process in psutil.process_iter(["pid", "cmdline", "status"]):
-        try:
-            if os.getsid(process.pid) == session and process.info["status"] != psutil.STATUS_ZOMBIE:
-                alive.append(f"{process.pid} {' '.join(process.info['cmdline'] or [])[:160]}")
-        except (ProcessLookupError, PermissionError, psutil.Error):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            if os.getsid(int(entry.name)) != session or (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):  # it ended while we looked
+            continue
+        alive.append(f"{entry.name} {command[:160]}")
     return alive
 
 

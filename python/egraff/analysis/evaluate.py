@@ -140,8 +140,9 @@ def structure_table(distributions: Mapping) -> dict:
     return {"rdf": rdf, "adf": adf}
 
 
-def stability(model: Trajectory, reference: Trajectory, requested_ps: float, *, failure: tuple[float, str] | None = None,
-              bond_criterion: bool | None = None, rdf_criterion: bool | None = None, rdf_threshold: float = 3.0) -> dict:
+def stability(model: Trajectory, reference: Trajectory, requested_ps: float, *,
+              failure: tuple[float, str] | None = None, bond_criterion: bool | None = None,
+              rdf_criterion: bool | None = None, rdf_threshold: float = 3.0) -> dict:
     """Stable time: the earliest of the run's own ``failure`` (time in ps, reason), Fu et al.'s bond criterion
     (default: non-periodic systems) and their RDF criterion (default: periodic systems) when the run is
     long enough for its 1 ps windows."""

@@ -1,7 +1,7 @@
 """The leaderboard step: one row per (case, model, seed), one table per task, plots and provenance.
 
 Static errors are recomputed here from each ``predictions.npz`` and structure errors from each
-``distributions.npz`` (:mod:`egraff.bench.scores`); the CSV names those files (relative to the job
+``distributions.npz`` (:mod:`egraff.benchmark.scores`); the CSV names those files (relative to the job
 root) so a reader — and ``tests/bench`` — can recompute every number.
 """
 

@@ -51,7 +51,8 @@ class TeacherEntry(ConfigModel):
 class TaskEntry(ConfigModel):
     task: Literal[TASKS]
     dataset: str | None = None  # a registry name or teacher:<system>
-    held_out: str | list[str] | None = None  # unseen_molecules: an MD17 molecule; unseen_structures: phases/compositions
+    held_out: str | list[str] | None = None  # unseen_molecules: an MD17 molecule; unseen_structures: phases or
+    #                                          LiPS20 compositions
     phase: str | None = None  # teacher cases: the phase trained and tested on
     train_temperatures: list[float] | None = None  # higher_temperature with a teacher (K)
     test_temperatures: list[float] | None = None
@@ -158,7 +159,8 @@ def plan_path(preset_or_path: str) -> Path:
         return PLANS / f"{preset_or_path}.yaml"
     path = Path(preset_or_path)
     if not path.is_file():
-        raise ConfigError(f"no plan {preset_or_path!r}: give a preset ({', '.join(PRESETS)}) or a YAML file that exists")
+        raise ConfigError(f"no plan {preset_or_path!r}: give a preset ({', '.join(PRESETS)}) or a YAML file that "
+                          "exists")
     return path
 
 

@@ -44,7 +44,8 @@ def generate_teacher_data(spec: dict, inputs: dict, directory: Path):
 
 @job_step("train")
 def train_model(spec: dict, inputs: dict, directory: Path):
-    """Train ``spec["config"]`` (egraff.train sections) on the frames of ``spec["train"]``, validating on ``spec["val"]``."""
+    """Train ``spec["config"]`` (egraff.train sections) on the frames of ``spec["train"]``, validating on
+    ``spec["val"]``."""
     import lightning.pytorch  # noqa: F401  (it sets its logger's level on import; quieten it after that)
 
     from egraff.data import frames_fingerprint

@@ -67,7 +67,8 @@ class FrameSource(ConfigModel):
             raise ConfigError(f"dataset {self.dataset!r} needs a split, e.g. dataset: \"{self.dataset}:test\"")
         applies = {"split": "dataset", "subset": "dataset", "type_names": "file", "phases": "teacher",
                    "temperatures": "teacher"}
-        wrong = [key for key, origin in applies.items() if getattr(self, key) is not None and getattr(self, origin) is None]
+        wrong = [key for key, origin in applies.items()
+                 if getattr(self, key) is not None and getattr(self, origin) is None]
         wrong += ["trajectory"] if self.trajectory and self.teacher is None else []
         if wrong:
             raise ConfigError(f"`{wrong[0]}` applies to {applies.get(wrong[0], 'teacher')} sources only, and this one "

@@ -14,8 +14,10 @@ md_app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 @md_app.command("run")
 def run(
-    plan_file: Path = typer.Argument(..., help="plan (TOML, JSON or YAML): models, systems, temperatures, seeds, protocol"),
-    overrides: Optional[List[str]] = typer.Argument(None, help="key=value changes of the plan, e.g. overrides.steps=200"),
+    plan_file: Path = typer.Argument(..., help="plan (TOML, JSON or YAML): models, systems, temperatures, seeds, "
+                                                "protocol"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value changes of the plan, e.g. "
+                                                              "overrides.steps=200"),
     root: Path = typer.Option(Path("md-runs"), "--root", help="directory holding the simulations (md/<key>/)"),
     workers: int = typer.Option(1, "--workers", min=0, help="local worker processes (0: run in this process)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of a running Dask scheduler"),

@@ -93,8 +93,9 @@ class SimulationPlan(ConfigModel):
         base = (info.context or {}).get("base")
         if base is not None:  # paths in a plan file are relative to the file
             self.models = [_resolve(m, base) for m in self.models]
-            self.systems = [s.model_copy(update={key: _resolve(getattr(s, key), base) for key in ("file", "bond_reference")
-                                                 if getattr(s, key) is not None}) for s in self.systems]
+            self.systems = [s.model_copy(update={key: _resolve(getattr(s, key), base)
+                                                 for key in ("file", "bond_reference") if getattr(s, key) is not None})
+                            for s in self.systems]
         protocol = get_protocol(self.protocol).with_overrides(**self.overrides)
         if self.engine == "ase" and self.ranks != 1:
             raise ConfigError("MPI ranks apply to the LAMMPS engine only; set ranks = 1 for engine ase")

@@ -80,7 +80,8 @@ PROTOCOLS = {p.name: p for p in (
     MDProtocol(name="nve", ensemble="nve", timestep_fs=1.0, steps=1000, dump_every=10, check_every=10,
                description="velocity Verlet from Maxwell–Boltzmann velocities at the plan temperature (cross-checks)"),
     MDProtocol(name="npt", ensemble="npt", timestep_fs=0.5, steps=10_000, dump_every=100, check_every=100,
-               thermostat_steps=200, barostat_steps=2000, description="Nosé–Hoover NPT (isotropic, 1 atm); LAMMPS only: it uses the virial"),
+               thermostat_steps=200, barostat_steps=2000,
+               description="Nosé–Hoover NPT (isotropic, 1 atm); LAMMPS only: it uses the virial"),
 )}
 
 

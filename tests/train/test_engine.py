@@ -124,6 +124,8 @@ def test_every_architecture_learns_through_the_same_engine(architecture, emt_fil
     (["model=mace"], "data.train is not set, so there is no training data"),
     (["data=x.xyz", "train.max_epochs=1.7"], "train.max_epochs = 1.7: expected an integer"),
     (["data=x.xyz", "train.max_epochs=abc"], "train.max_epochs = 'abc': expected an integer"),
+    (["data=x.xyz", "train.max_epochs=true"], "train.max_epochs = True: expected an integer"),
+    (["data=x.xyz", 'model.r_max="5"'], "model.r_max = '5': expected a number"),
     (["data=x.xyz", "optim.lr=fast"], "optim.lr = 'fast': expected a number"),
     (["data=x.xyz", "model.r_max=abc"], "model.r_max = 'abc': expected a number"),
     (["data=x.xyz", "data.n_train=-3"], "data.n_train = -3: expected a number >= 0"),

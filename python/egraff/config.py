@@ -139,13 +139,12 @@ def merge(base: Mapping, updates: Mapping) -> dict:
 
 
 def load_config(model: type[ConfigModel], path: str | Path | None = None, overrides: Iterable[str] = (), *,
-                shortcuts: Mapping[str, str] | None = None, base: Mapping | None = None,
-                context: dict | None = None) -> ConfigModel:
-    """``base`` (defaults), then the file at ``path``, then ``key=value`` overrides, validated as ``model``.
+                shortcuts: Mapping[str, str] | None = None, context: dict | None = None) -> ConfigModel:
+    """The file at ``path`` (if any), then ``key=value`` overrides (``shortcuts`` map short keys to dotted
+    ones), validated as ``model`` (missing keys take its defaults); ``context`` goes to its validators.
 
-    Every error is a :class:`ConfigError` whose sentence starts with where the value came from (the file
-    or "override")."""
-    raw = dict(base or {})
+    Every error is a :class:`ConfigError`; a bad value from the file names the file first."""
+    raw = {}
     sources = []
     if path is not None:
         content = read_config_file(path)

@@ -155,10 +155,12 @@ def run_lammps_input(spec: dict, inputs: dict, directory: Path):
         errors = LogFile(str(log)).errors if log.exists() else []
         errors += [line for line in result.stdout.splitlines() if "ERROR" in line]
         raise RuntimeError(f"lmp -in {spec['input']} failed: {errors[-1].strip() if errors else result.stderr[-400:]}")
-    loop = [line.split() for line in log.read_text().splitlines() if line.startswith("Loop time of")][-1]
-    seconds, steps, atoms = float(loop[3]), int(loop[8]), int(loop[11])
+    loops = [line.split() for line in log.read_text().splitlines() if line.startswith("Loop time of")]
+    seconds, steps, atoms = float(loops[-1][3]), int(loops[-1][8]), int(loops[-1][11])
     timestep_ps = float(variables["dt"])
-    failure = thermo_failure(log, float(variables["temp"]), variables.get("thermo_every"))
+    # the inputs/ scripts start at step 0, so the runs end at the sum of their lengths
+    failure = thermo_failure(log, float(variables["temp"]), variables.get("thermo_every"),
+                             final_step=sum(int(loop[8]) for loop in loops))
     return {"command": " ".join(command), "steps": steps, "n_atoms": atoms, "md_wall_time_s": seconds,
             "steps_per_s": steps / seconds, "atom_steps_per_s": steps * atoms / seconds,
             "ns_per_day": steps * timestep_ps / 1000.0 / seconds * 86400.0,
@@ -176,12 +178,13 @@ def thermo_columns(log: Path) -> dict[str, np.ndarray]:
     return {key: np.concatenate([np.asarray(run[key], dtype=np.float64) for run in runs]) for key in runs[0]}
 
 
-def thermo_failure(log: Path, temperature: float, thermo_every=None) -> tuple[float, str] | None:
+def thermo_failure(log: Path, temperature: float, thermo_every=None, final_step: int | None = None
+                   ) -> tuple[float, str] | None:
     """(time in ps, reason) of the first thermo row whose temperature is above egraff.md's watchdog limit
     (5 × the target) or not a number, or None.
 
     ``LogFile`` skips rows with letters, so a NaN or infinite row shows as a gap in the steps (rows every
-    ``thermo_every`` steps; None: the smallest spacing in the log)."""
+    ``thermo_every`` steps; None: the smallest spacing in the log), or as rows missing before ``final_step``."""
     from egraff.md import WatchdogLimits
 
     limit = WatchdogLimits().max_temperature_factor * temperature
@@ -196,6 +199,10 @@ def thermo_failure(log: Path, temperature: float, thermo_every=None) -> tuple[fl
                     f"the thermo row of step {int(steps[k - 1]) + thermo_every} is not a number")
         if not math.isfinite(value) or value > limit:
             return float(time_ps), f"temperature {value:.4g} K above {limit:.4g} K (5 x the target)"
+    if final_step is not None and steps[-1] < final_step:
+        timestep = (times[-1] - times[0]) / (steps[-1] - steps[0]) if len(steps) > 1 else 0.0
+        return (float(times[-1] + thermo_every * timestep),
+                f"the thermo row of step {int(steps[-1]) + thermo_every} is not a number")
     return None
 
 

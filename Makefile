@@ -3,7 +3,7 @@
 #                system libraries OVITO needs, and egraff itself with its LAMMPS plugin
 #   make test    setup, then the whole test suite (what .ci/run calls)
 #   make demo    setup, then the main job
-#   make bench   setup, then the benchmarks in bench/ (JSON in bench/results/)
+#   make speed   setup, then the speed benchmarks in bench/ (JSON in bench/results/)
 # A second `make setup` reuses .venv while constraints.txt and pyproject.toml are unchanged, and
 # rebuilds egraff only when its sources changed.
 
@@ -20,7 +20,7 @@ DEPS_STAMP   := $(VENV)/.egraff-deps
 EGRAFF_STAMP := $(VENV)/.egraff-installed
 SOURCES      := $(shell find python lammps_plugins -type f -not -name '*.pyc' 2>/dev/null) CMakeLists.txt
 
-.PHONY: setup system-libs test demo bench clean
+.PHONY: setup system-libs test demo speed clean
 
 setup: $(EGRAFF_STAMP)
 
@@ -54,7 +54,7 @@ test: setup
 demo: setup
 	$(VENV)/bin/egraff demo
 
-bench: setup
+speed: setup
 	$(PY) bench/plugin_overhead.py
 
 clean:

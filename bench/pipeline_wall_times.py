@@ -1,11 +1,11 @@
-"""Wall time of the main job (`egraff demo`) and of `egraff bench --preset smoke`, each from scratch.
+"""Wall time of the main job (`egraff demo`) and of `egraff benchmark --preset smoke`, each from scratch.
 
 Both run as their console commands in fresh temporary directories (nothing cached from an earlier
 run, except egraff.data's download cache), from the repository root, with OMP_NUM_THREADS=1. The
 smoke benchmark reads MD17 through egraff.data: set EGRAFF_DATA_MIRROR when offline.
 
 Usage: python bench/pipeline_wall_times.py [--out bench/results/pipeline_wall_times.json] [--workers 2]
-                                          [--keep DIR  (keep DIR/demo and DIR/bench; DIR must not exist)]
+                                          [--keep DIR  (keep DIR/demo and DIR/benchmark; DIR must not exist)]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
         where = args.keep or Path(scratch)
         results = {
             "main_job": timed([str(EGRAFF), "demo", "-o", str(where / "demo")], console),
-            "smoke_bench": timed([str(EGRAFF), "bench", "--preset", "smoke", "-o", str(where / "bench"),
+            "smoke_benchmark": timed([str(EGRAFF), "benchmark", "--preset", "smoke", "-o", str(where / "benchmark"),
                                   "--workers", str(args.workers)], console),
         }
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),

@@ -210,3 +210,51 @@ def thermo_rows(output: str, first_column: str = "Step") -> list[list[float]]:
             if not words:
                 reading = False
     return rows
+
+
+# ------------------------------------------------------------------------------------ interruptions
+
+def session_processes(session: int) -> list[str]:
+    """Processes still alive (not zombies) in ``session``: a process started with ``start_new_session=True``
+    leads one, and everything it starts stays in it unless it asks otherwise."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != session or (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):  # it ended while we looked
+            continue
+        alive.append(f"{entry.name} {command[:160]}")
+    return alive
+
+
+def kill_leader(process: subprocess.Popen, grace_s: float = 10.0) -> list[str]:
+    """``kill -9`` of ``process`` alone (not its group, as a batch system or an OOM killer would), then the
+    processes of its session still alive after ``grace_s`` (which are then killed, so none outlives the test)."""
+    import signal
+    import time
+
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + grace_s
+    while session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = session_processes(process.pid)
+    if survivors:
+        os.killpg(process.pid, signal.SIGKILL)
+    return survivors
+
+
+def job_starts(root: Path) -> dict[str, int]:
+    """How often each job of the engine root ``root`` started, from its journal."""
+    import json
+
+    counts: dict[str, int] = {}
+    for line in (Path(root) / "journal.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if entry["event"] == "start":
+            counts[entry["key"]] = counts.get(entry["key"], 0) + 1
+    return counts

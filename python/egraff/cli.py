@@ -1,4 +1,5 @@
-"""The ``egraff`` command line."""
+"""The ``egraff`` command line. Exit statuses (all commands): 0 done, 2 bad input or usage, 1 a failure
+while running (egraff.exits)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,9 @@ def info():
     try:
         typer.echo(f"LAMMPS plugin: {plugin_path()}")
     except FileNotFoundError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1)
+        from egraff.exits import FAILURE, fail
+
+        fail(err, FAILURE)
 
 
 @app.command("reference-model")
@@ -47,10 +49,11 @@ def reference_model(
 ):
     """Write an analytic reference potential as a deployed file (for checking a LAMMPS set-up)."""
     from egraff.deploy import save_deployed
+    from egraff.exits import exit_statuses, write_failures
     from egraff.models import reference
 
     names = elements.split()
-    try:
+    with write_failures(output), exit_statuses(bad_input=(ValueError,)):  # DeployedModelError included
         if kind == "lj":
             if len(names) != 2:
                 raise ValueError(f"the lj reference model has parameters for exactly two elements, got --elements {elements!r}")
@@ -62,12 +65,6 @@ def reference_model(
         else:
             raise ValueError(f"unknown reference model {kind!r}; use lj or mp2")
         save_deployed(model, output, meta)
-    except ValueError as err:  # DeployedModelError included
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    except OSError as err:
-        typer.echo(f"error: cannot write {output}: {err.strerror}", err=True)
-        raise typer.Exit(1)
     typer.echo(f"wrote {output} ({meta.architecture}, elements {' '.join(names)}, r_max {meta.r_max})")
 
 
@@ -81,36 +78,37 @@ def demo(
     steps: int = typer.Option(4000, help="MD steps of 0.5 fs (model and teacher reference)"),
 ):
     """The main job: teacher water in LAMMPS -> train -> export -> `lmp -in inputs/water_md.in` -> report."""
-    from egraff.bench.engine import JobFailed
-    from egraff.demo import DemoError, run_demo
+    from egraff.demo import run_demo
+    from egraff.exits import exit_statuses
+    from egraff.jobs import JobFailed
 
-    try:
+    with exit_statuses(failures=(JobFailed,)):
         report = run_demo(output, inputs, dataset=dataset, model=model, epochs=epochs, steps=steps)
-    except (DemoError, JobFailed) as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(1)
     typer.echo(f"report: {report} (and report.md beside it)")
 
 
-@app.command()
-def bench(
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def benchmark(
+    ctx: typer.Context,
     plan: str = typer.Option("smoke", "--plan", "--preset", help="a preset (smoke, paper) or a plan YAML file"),
-    output: Path = typer.Option(Path("egraff-bench"), "-o", "--output", help="job directories and the leaderboard"),
-    workers: int = typer.Option(2, help="Dask worker processes on this machine (0: run here, one job at a time)"),
+    output: Path = typer.Option(Path("egraff-benchmark"), "-o", "--output", help="job directories and the leaderboard"),
+    workers: int = typer.Option(2, min=0, help="Dask worker processes on this machine (0: run here, one job at a time)"),
     scheduler: str = typer.Option(None, help="address of a running Dask scheduler (e.g. a dask-jobqueue cluster)"),
     check: bool = typer.Option(False, "--check", help="check the plan and list its jobs; run nothing"),
 ):
-    """EGraFFBench: datasets x models x tasks -> train, export, MD, analysis, leaderboard (cached by content)."""
-    from egraff.bench import BenchError, describe, prepare, run_bench
+    """EGraFFBench: datasets x models x tasks -> train, export, MD, analysis, leaderboard (cached by content).
 
-    try:
+    Arguments after the options change the plan: `egraff benchmark --preset smoke md.overrides.steps=200`."""
+    from egraff.benchmark import describe, prepare, run_benchmark
+    from egraff.data.download import DownloadError
+    from egraff.exits import exit_statuses
+    from egraff.jobs import JobFailed
+
+    with exit_statuses(failures=(JobFailed, DownloadError, OSError)):  # OSError: e.g. no scheduler at --scheduler
         if check:
-            typer.echo(describe(*prepare(plan)))
+            typer.echo(describe(*prepare(plan, ctx.args)))
             return
-        leaderboard = run_bench(plan, output, workers=workers, scheduler=scheduler)
-    except BenchError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(1)
+        leaderboard = run_benchmark(plan, output, overrides=ctx.args, workers=workers, scheduler=scheduler)
     typer.echo(f"leaderboard: {leaderboard}")
 
 
@@ -124,20 +122,16 @@ def export(
     from egraff.deploy.contract import DeployedModelError
     from egraff.deploy.export import CheckpointError, deploy, export_checkpoint
     from egraff.deploy.upstream import LOADERS, UpstreamModelError
+    from egraff.exits import exit_statuses, write_failures
 
-    try:
+    with write_failures(output), exit_statuses(bad_input=(CheckpointError, UpstreamModelError, DeployedModelError),
+                                               failures=(ValueError, RuntimeError)):
         if upstream is None:
             export_checkpoint(source, output)
         elif upstream in LOADERS:
             deploy(LOADERS[upstream](source), output)
         else:
             raise typer.BadParameter(f"--from {upstream!r}: use one of {', '.join(LOADERS)}")
-    except (CheckpointError, UpstreamModelError, DeployedModelError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
-    except OSError as err:
-        typer.echo(f"error: cannot write {output}: {err.strerror}", err=True)
-        raise typer.Exit(1)
     typer.echo(f"wrote {output}")
 
 
@@ -149,18 +143,19 @@ def train(
     """Train a model: `egraff train config.yaml model=mace data=md17_aspirin optim.lr=0.005`.
 
     Rerunning the same command resumes an interrupted run from its last finished epoch."""
-    from egraff.train import ConfigError, load_config
+    from egraff.data.download import DownloadError
+    from egraff.data.formats import DataFormatError
+    from egraff.exits import exit_statuses
+    from egraff.train import load_config
     from egraff.train import train as run_training
     from egraff.train.data import TrainingDataError
 
     overrides = list(ctx.args)
     if config is not None and "=" in config:
         config, overrides = None, [config] + overrides
-    try:
+    with exit_statuses(bad_input=(TrainingDataError, DataFormatError, LookupError),
+                       failures=(DownloadError, ValueError, RuntimeError)):
         result = run_training(load_config(config, overrides))
-    except (ConfigError, TrainingDataError, LookupError, ValueError, RuntimeError) as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(1)
     if result.first_epoch and result.first_epoch == result.epochs:
         typer.echo(f"{result.run_dir} holds a finished run; nothing to do")
     elif result.first_epoch:

@@ -1,4 +1,5 @@
-"""Files appear complete or not at all, and are known by their content: egraff's atomic writes and file hash.
+"""Files appear complete or not at all, and are known by their content: egraff's atomic writes and file hash,
+and :class:`DataFormatError`, the one error for a data file (or structure) that cannot be read as frames.
 
 A writer fills a temporary file in the target's folder, which then replaces the target in one
 ``os.replace``; on any failure the temporary file is removed and the old target stays untouched.
@@ -13,6 +14,11 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+
+class DataFormatError(ValueError):
+    """A data file that cannot be turned into labelled frames; the message says what to fix. Raised by the
+    readers of egraff.data and egraff.lammps_adaptor (which sit on different floors, hence its place here)."""
 
 
 def with_default_permissions(path: Path) -> Path:

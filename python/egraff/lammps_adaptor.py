@@ -28,8 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from egraff._runtime import PLUGIN_FILE, plugin_dir, preload_mpi
-from egraff.data.formats import DataFormatError
-from egraff.files import atomic_write_text
+from egraff.files import DataFormatError, atomic_write_text
 from egraff.units import velocities_from_ase, velocities_to_ase
 
 QUIET = ["-screen", "none", "-log", "none", "-nocite"]

@@ -29,7 +29,7 @@ def test_info_prints_statistics_from_the_mirror(mirror, monkeypatch):
 
 def test_fetch_unknown_name_suggests_and_fails():
     result = runner.invoke(app, ["data", "fetch", "md17-asprin"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input (egraff.exits)
     assert "did you mean 'md17_aspirin'" in result.output
 
 
@@ -50,9 +50,9 @@ def test_generate_writes_a_selected_phase_and_temperature(tmp_path):
     meta = json.loads((tmp_path / "copper" / "fcc-450K" / "metadata.json").read_text())
     assert (meta["phase"], meta["temperature_K"], meta["n_frames"], meta["n_atoms"]) == ("fcc", 450.0, 3, 32)
     again = runner.invoke(app, ["data", "generate", "copper", "--phase", "fcc", "-T", "450", "-o", str(tmp_path)])
-    assert again.exit_code == 1 and "exists; remove it or pass overwrite" in again.output
+    assert again.exit_code == 2 and "exists; remove it or pass overwrite" in again.output
     bad = runner.invoke(app, ["data", "generate", "copper", "--phase", "diamond", "-o", str(tmp_path)])
-    assert bad.exit_code == 1 and "unknown phase(s) diamond" in bad.output
+    assert bad.exit_code == 2 and "unknown phase(s) diamond" in bad.output
 
 
 def test_fetch_reports_files_it_could_not_get(mirror, monkeypatch, tmp_path):

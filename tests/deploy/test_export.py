@@ -55,11 +55,12 @@ def test_export_cli_writes_a_file_equal_to_the_model(trained_like, tmp_path):
 
 
 def test_corrupt_checkpoint_is_refused_with_a_reason(trained_like, tmp_path):
+    """Bad input (egraff.exits): status 2 and one sentence; nothing is written."""
     _, checkpoint = trained_like
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(checkpoint.read_bytes()[:500])
     result = runner.invoke(app, ["export", str(truncated), "-o", str(tmp_path / "out.pt")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "truncated.ckpt is not a checkpoint written by torch.save (not a zip archive: damaged, truncated" in result.output
     assert "pass a file written by egraff's training engine" in result.output
     assert not (tmp_path / "out.pt").exists()
@@ -84,13 +85,13 @@ def test_bad_upstream_files_are_refused(tmp_path):
     not_a_model = tmp_path / "weights.model"
     torch.save({"a": torch.zeros(2)}, not_a_model)
     result = runner.invoke(app, ["export", "--from", "mace", str(not_a_model), "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 1 and "holds a dict, not a MACE model" in result.output
+    assert result.exit_code == 2 and "holds a dict, not a MACE model" in result.output
     garbage = tmp_path / "broken.nequip.zip"
     garbage.write_bytes(b"not a zip")
     result = runner.invoke(app, ["export", "--from", "nequip", str(garbage), "-o", str(tmp_path / "n.pt")])
-    assert result.exit_code == 1 and "is not a loadable nequip checkpoint or .nequip.zip package" in result.output
+    assert result.exit_code == 2 and "is not a loadable nequip checkpoint or .nequip.zip package" in result.output
     result = runner.invoke(app, ["export", "--from", "schnetpack", str(garbage), "-o", str(tmp_path / "s.pt")])
-    assert result.exit_code != 0 and "use one of nequip, mace" in result.output
+    assert result.exit_code == 2 and "use one of nequip, mace" in result.output
 
 
 def test_deploy_leaves_the_model_trainable(tmp_path):
@@ -113,7 +114,7 @@ def test_export_refuses_non_finite_weights(trained_like, tmp_path):
     ckpt["state_dict"][name].view(-1)[0] = float("nan")
     torch.save(ckpt, tmp_path / "diverged.ckpt")
     result = runner.invoke(app, ["export", str(tmp_path / "diverged.ckpt"), "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "refusing to write" in result.output and "1 non-finite values (NaN or inf), so training diverged" in result.output
     assert not (tmp_path / "m.pt").exists()
 
@@ -125,25 +126,25 @@ def test_export_explains_files_that_are_not_model_checkpoints(trained_like, tmp_
     torch.save({"epoch": 3, "global_step": 30, "pytorch-lightning_version": "2.5.0", "state_dict": {}},
                run / "checkpoints" / "last.ckpt")
     result = runner.invoke(app, ["export", str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"is the training engine's resume state, not a model checkpoint; export {run.resolve() / 'best_model.pt'}" \
         in result.output
     # an already deployed file
     runner.invoke(app, ["export", str(trained_like[1]), "-o", str(tmp_path / "deployed.pt")])
     result = runner.invoke(app, ["export", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "again.pt")])
-    assert result.exit_code == 1 and "deployed.pt is a TorchScript file (an already deployed model?)" in result.output
+    assert result.exit_code == 2 and "deployed.pt is a TorchScript file (an already deployed model?)" in result.output
     assert "needs no export" in result.output
     result = runner.invoke(app, ["export", "--from", "nequip", str(tmp_path / "deployed.pt"), "-o", str(tmp_path / "n.pt")])
-    assert result.exit_code == 1 and "deployed.pt is a TorchScript file (a compiled .nequip.pth or a deployed model)" \
+    assert result.exit_code == 2 and "deployed.pt is a TorchScript file (a compiled .nequip.pth or a deployed model)" \
         in result.output
     (tmp_path / "notes.ckpt").write_text("hello")
     result = runner.invoke(app, ["export", str(tmp_path / "notes.ckpt"), "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 1 and "notes.ckpt is not a checkpoint written by torch.save (not a zip archive" \
+    assert result.exit_code == 2 and "notes.ckpt is not a checkpoint written by torch.save (not a zip archive" \
         in result.output
     result = runner.invoke(app, ["export", str(run), "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code == 1 and "run is a directory; give the checkpoint file" in result.output
+    assert result.exit_code == 2 and "run is a directory; give the checkpoint file" in result.output
     result = runner.invoke(app, ["export", str(trained_like[1]), "-o", str(run)])
-    assert result.exit_code == 1 and "run is a directory; give a file name for the deployed model" in result.output
+    assert result.exit_code == 2 and "run is a directory; give a file name for the deployed model" in result.output
     assert "Traceback" not in result.output
 
 
@@ -157,14 +158,21 @@ def test_export_explains_files_that_are_not_model_checkpoints(trained_like, tmp_
 ])
 def test_reference_model_errors_are_one_sentence(tmp_path, args, message):
     result = runner.invoke(app, ["reference-model", *args, "-o", str(tmp_path / "m.pt")])
-    assert result.exit_code != 0 and message in " ".join(result.output.split()), result.output
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert not (tmp_path / "m.pt").exists()
 
 
 def test_reference_model_output_that_is_a_directory(tmp_path):
     result = runner.invoke(app, ["reference-model", "mp2", "-o", str(tmp_path)])
-    assert result.exit_code == 1 and "is a directory; give a file name for the deployed model" in result.output
+    assert result.exit_code == 2 and "is a directory; give a file name for the deployed model" in result.output
     result = runner.invoke(app, ["reference-model", "mp2", "-o", "/proc/egraff/m.pt"])
+    assert result.exit_code == 1 and "cannot write /proc/egraff/m.pt" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_export_that_cannot_write_its_output_is_a_failure_while_running(trained_like):
+    """Status 1 (egraff.exits): the input was good, writing failed."""
+    result = runner.invoke(app, ["export", str(trained_like[1]), "-o", "/proc/egraff/m.pt"])
     assert result.exit_code == 1 and "cannot write /proc/egraff/m.pt" in result.output
     assert isinstance(result.exception, SystemExit)

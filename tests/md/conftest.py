@@ -32,7 +32,7 @@ def write_extxyz_system(directory: Path, name: str, atoms):
     from egraff.data import write_extxyz
     from egraff.md import SystemSource
 
-    return SystemSource(name, str(write_extxyz(Path(directory) / f"{name}.extxyz", [atoms])))
+    return SystemSource(name=name, file=str(write_extxyz(Path(directory) / f"{name}.extxyz", [atoms])))
 
 
 def egraff_command(*args: str) -> list[str]:

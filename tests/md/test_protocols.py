@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from egraff.md import PROTOCOLS, Plan, SystemSource, run_simulation, simulation_directory, single_spec
+from egraff.config import ConfigError, validate
+from egraff.md import (PROTOCOLS, SimulationPlan, SystemSource, run_simulation, simulation_directory,
+                       simulation_job, single_spec)
 
 from .conftest import REPO, fcc_argon_krypton, write_extxyz_system
 
@@ -34,10 +36,11 @@ def test_egraffbench_starts_from_the_first_ten_frames(lj_file, tmp_path):
     from egraff.data import write_extxyz
 
     frames = [fcc_argon_krypton(cells=2, seed=k) for k in range(12)]
-    system = SystemSource("frames", str(write_extxyz(tmp_path / "frames.extxyz", frames)))
-    specs = Plan(models=[str(lj_file)], systems=[system], temperatures=[520], protocol="egraffbench").specs()
+    system = SystemSource(name="frames", file=str(write_extxyz(tmp_path / "frames.extxyz", frames)))
+    specs = validate(SimulationPlan, dict(models=[str(lj_file)], systems=[system], temperatures=[520],
+                                         protocol="egraffbench")).specs()
     assert [s.frame for s in specs] == list(range(10))
-    assert len({s.key() for s in specs}) == 10
+    assert len({simulation_job(s).key for s in specs}) == 10
     p = specs[0].protocol
     assert (p.ensemble, p.timestep_fs, p.steps, p.initial_velocities) == ("langevin", 1.0, 1000, "file")
     assert p.friction_per_ps == pytest.approx(0.4911, rel=1e-3)  # ASE friction 5e-3 per 10.18 fs
@@ -55,8 +58,7 @@ def test_dataset_split_as_a_system(lj_file, tmp_path, monkeypatch):
     if not mirror.is_dir() and not os.environ.get("EGRAFF_DATA_MIRROR"):
         pytest.skip("no local dataset mirror")
     monkeypatch.setenv("EGRAFF_DATA_MIRROR", os.environ.get("EGRAFF_DATA_MIRROR", str(mirror)))
-    from egraff.md import PlanError
-
-    system = SystemSource("ethanol", dataset="md17_ethanol:test")
-    with pytest.raises(PlanError, match="knows elements Ar Kr but system 'ethanol' contains C H O"):
-        Plan(models=[str(lj_file)], systems=[system], temperatures=[500], protocol="egraffbench").specs()
+    system = SystemSource(name="ethanol", dataset="md17_ethanol:test")
+    with pytest.raises(ConfigError, match="knows elements Ar Kr but system 'ethanol' contains C H O"):
+        validate(SimulationPlan, dict(models=[str(lj_file)], systems=[system], temperatures=[500],
+                                      protocol="egraffbench")).specs()

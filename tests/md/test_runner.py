@@ -1,11 +1,11 @@
-"""Plans: a Dask pool runs them, finished simulations are skipped, a killed plan resumes without losing or
-duplicating anything, and the records say what happened."""
+"""Plans: a Dask pool runs them, finished simulations are skipped, a killed plan (one rank or MPI) resumes
+losing only the interrupted simulation, duplicating nothing and leaving no process behind, and the records
+say what happened."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from egraff.md import Plan, read_record, run_plan, simulation_directory
+from conftest import job_starts, kill_leader
+from egraff.config import validate
+from egraff.md import SimulationPlan, read_record, run_plan, simulation_directory, simulation_job
 
 from .conftest import REPO, egraff_command, fcc_argon_krypton, write_extxyz_system
 
@@ -31,7 +33,7 @@ overrides = {{ {settings} }}
 
 [[systems]]
 name = "fcc"
-path = "{system.name}"
+file = "{system.name}"
 """)
     return path
 
@@ -42,13 +44,14 @@ def trajectory_steps(directory: Path) -> list[int]:
 
 
 def test_dask_pool_runs_a_plan_and_a_rerun_skips_it(lj_file, fcc_system, tmp_path):
-    plan = Plan(models=[str(lj_file)], systems=[fcc_system], temperatures=[30, 60], seeds=[0, 1], overrides=QUICK)
+    plan = validate(SimulationPlan, dict(models=[str(lj_file)], systems=[fcc_system], temperatures=[30, 60],
+                                         seeds=[0, 1], overrides=QUICK))
     specs = plan.specs()
-    assert len(specs) == 4 and len({s.key() for s in specs}) == 4
+    assert len(specs) == 4 and len({simulation_job(s).key for s in specs}) == 4
     records = run_plan(specs, tmp_path / "runs", workers=2, progress=False)
     assert [r["status"] for r in records] == ["completed"] * 4
     for spec, record in zip(specs, records):
-        assert record["key"] == spec.key() and record["temperature_K"] == spec.temperature
+        assert record["key"] == simulation_job(spec).key and record["temperature_K"] == spec.temperature
         assert record["model_sha256"] == spec.model_sha256 and record["steps_completed"] == 300
         assert record["steps_per_s"] > 0 and record["atom_steps_per_s"] == pytest.approx(108 * record["steps_per_s"])
         assert trajectory_steps(simulation_directory(spec, tmp_path / "runs")) == list(range(0, 301, 50))
@@ -58,37 +61,43 @@ def test_dask_pool_runs_a_plan_and_a_rerun_skips_it(lj_file, fcc_system, tmp_pat
     assert first[0]["temperature_K"][0] == pytest.approx(30.0)
     assert first[0]["kinetic_energy_eV"][-1] != first[1]["kinetic_energy_eV"][-1]
 
-    stamps = {s.key(): (simulation_directory(s, tmp_path / "runs") / "record.json").stat().st_mtime_ns for s in specs}
+    stamps = [(simulation_directory(s, tmp_path / "runs") / "record.json").stat().st_mtime_ns for s in specs]
     again = run_plan(specs, tmp_path / "runs", workers=2, progress=False)
     assert again == records
-    assert stamps == {s.key(): (simulation_directory(s, tmp_path / "runs") / "record.json").stat().st_mtime_ns
-                      for s in specs}
+    assert stamps == [(simulation_directory(s, tmp_path / "runs") / "record.json").stat().st_mtime_ns for s in specs]
 
 
-def test_killed_plan_resumes_skipping_finished_and_restarting_the_interrupted(lj_file, tmp_path):
+@pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=pytest.mark.mpi)])
+def test_killed_plan_resumes_losing_only_the_interrupted_simulation(ranks, lj_file, tmp_path):
+    """``kill -9`` of ``egraff md run`` alone (not its process group, as an OOM killer or a batch system's
+    limit would): nothing it started survives (with 2 ranks, mpirun and its ranks), the rerun skips the
+    finished simulations, redoes only the interrupted one, and every trajectory is whole."""
     system = write_extxyz_system(tmp_path, "fcc", fcc_argon_krypton(cells=3))
-    plan = plan_toml(tmp_path / "plan.toml", lj_file, Path(system.path), [40, 50, 60],
-                     {"steps": 4000, "timestep_fs": 2.0, "dump_every": 100, "check_every": 100})
+    plan = plan_toml(tmp_path / "plan.toml", lj_file, Path(system.file),
+                     [40, 50, 60], {"steps": 4000, "timestep_fs": 2.0, "dump_every": 100, "check_every": 100})
     root = tmp_path / "runs"
-    command = egraff_command("md", "run", str(plan), "--root", str(root), "--workers", "0", "--no-progress")
+    runs = root / "md"
+    command = egraff_command("md", "run", str(plan), f"ranks={ranks}", "--root", str(root), "--workers", "0",
+                             "--no-progress")
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"), OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     interrupted = None
     while time.monotonic() < deadline and process.poll() is None:
-        finished = sorted(root.glob("*/record.json"))
-        running = [d for d in root.glob("*") if not (d / "record.json").exists()
+        finished = sorted(runs.glob("*/record.json"))
+        running = [d for d in runs.glob("*") if d.is_dir() and not (d / "record.json").exists()
                    and trajectory_frames(d / "trajectory.lammpstrj.partial") >= 3]
         if finished and running:
-            os.killpg(process.pid, signal.SIGKILL)
             interrupted = running[0]
             break
         time.sleep(0.05)
-    process.wait()
-    assert interrupted is not None, "the plan finished (or failed) before it could be interrupted: " + \
-        process.stdout.read().decode()[-2000:]
-    finished_before = {p.parent.name: p.read_bytes() for p in root.glob("*/record.json")}
+    if interrupted is None:
+        process.kill()
+        pytest.fail("the plan finished (or failed) before it could be interrupted: " + process.stdout.read().decode()[-2000:])
+    survivors = kill_leader(process)
+    assert not survivors, f"processes outlived the killed egraff md run: {survivors}"
+    finished_before = {p.parent.name: p.read_bytes() for p in runs.glob("*/record.json")}
     assert interrupted.name not in finished_before
     # the killed simulation's partial trajectory is readable up to its last frame
     from egraff.analysis import read_trajectory
@@ -96,20 +105,24 @@ def test_killed_plan_resumes_skipping_finished_and_restarting_the_interrupted(lj
     partial = read_trajectory(interrupted / "trajectory.lammpstrj.partial")
     assert partial.n_frames >= 3 and partial.steps[0] == 0
 
-    result = subprocess.run(egraff_command("md", "run", str(plan), "--root", str(root), "--workers", "1",
-                                           "--no-progress"), env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(egraff_command("md", "run", str(plan), f"ranks={ranks}", "--root", str(root),
+                                           "--workers", "1", "--no-progress"),
+                            env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    records = {p.parent.name: p for p in root.glob("*/record.json")}
-    assert len(records) == 3 and len(list(root.iterdir())) == 3
+    records = {p.parent.name: p for p in runs.glob("*/record.json")}
+    assert len(records) == 3 and len(list(runs.iterdir())) == 3  # no directory or lock file left over
     for key, content in finished_before.items():
         assert records[key].read_bytes() == content, "a finished simulation was run again"
+    starts = job_starts(root)
+    assert starts == {**{key: 1 for key in records}, interrupted.name: 2}, "a simulation ran more often than needed"
     for key in records:
-        directory = root / key
+        directory = runs / key
         assert not list(directory.glob("*.partial"))
         assert trajectory_steps(directory) == list(range(0, 4001, 100)), "frames lost or duplicated"
         thermo = np.genfromtxt(directory / "thermo.csv", delimiter=",", names=True)
         assert list(thermo["step"]) == list(range(0, 4001, 100))
-        assert json.loads((directory / "record.json").read_text())["status"] == "completed"
+        record = json.loads((directory / "record.json").read_text())
+        assert record["summary"]["status"] == "completed" and record["summary"]["ranks"] == ranks
 
 
 def trajectory_frames(path: Path) -> int:
@@ -118,12 +131,10 @@ def trajectory_frames(path: Path) -> int:
 
 def test_plan_file_runs_with_the_ase_engine_too(lj_file, tmp_path):
     system = write_extxyz_system(tmp_path, "fcc", fcc_argon_krypton(cells=2))
-    plan = plan_toml(tmp_path / "plan.toml", lj_file, Path(system.path), [60], QUICK)
-    lammps_specs = Plan.from_file(plan).specs()
-    ase_plan = Plan.from_file(plan)
-    ase_plan.engine = "ase"
-    ase_specs = ase_plan.specs()
-    assert lammps_specs[0].key() != ase_specs[0].key()
+    plan = plan_toml(tmp_path / "plan.toml", lj_file, Path(system.file), [60], QUICK)
+    lammps_specs = SimulationPlan.from_file(plan).specs()
+    ase_specs = SimulationPlan.from_file(plan, ["engine=ase"]).specs()
+    assert simulation_job(lammps_specs[0]).key != simulation_job(ase_specs[0]).key
     result = subprocess.run(egraff_command("md", "run", str(plan), "--root", str(tmp_path / "runs"), "--workers", "0",
                                            "--engine", "ase", "--no-progress"),
                             env=dict(os.environ, PYTHONPATH=str(REPO / "python"), OMP_NUM_THREADS="1"),
@@ -138,13 +149,14 @@ def test_plan_file_runs_with_the_ase_engine_too(lj_file, tmp_path):
 def test_a_simulation_that_raises_gets_no_record_and_the_others_finish(lj_file, fcc_system, tmp_path):
     import shutil
 
+    from egraff.jobs import JobFailed
     from egraff.md import single_spec
 
     doomed_model = shutil.copy(lj_file, tmp_path / "doomed.pt")
     good = single_spec(lj_file, fcc_system, 60.0, **QUICK)
     doomed = single_spec(doomed_model, fcc_system, 50.0, **QUICK)
     Path(doomed_model).unlink()  # vanishes between planning and running
-    with pytest.raises(RuntimeError, match=r"1 simulation\(s\) raised an error .*doomed .*cannot open model file"):
+    with pytest.raises(JobFailed, match=r"1 job\(s\) failed; first: md doomed .*cannot open model file"):
         run_plan([doomed, good], tmp_path / "runs", workers=0, progress=False)
     assert read_record(good, tmp_path / "runs")["status"] == "completed"
     assert read_record(doomed, tmp_path / "runs") is None

@@ -61,7 +61,7 @@ def test_untrained_model_breaks_bonds_of_a_molecule(engine, tiny_file, tmp_path)
     from egraff.md import SystemSource
 
     model = tiny_file("nequip", ("C", "H", "O"))
-    system = SystemSource("ethanol", str(INPUTS / "data" / "ethanol.xyz"))
+    system = SystemSource(name="ethanol", file=str(INPUTS / "data" / "ethanol.xyz"))
     spec = single_spec(model, system, 500.0, engine=engine, protocol="fu-md17", steps=4000, dump_every=10,
                        check_every=10, watchdog={"max_temperature_factor": 1e6, "max_energy_rise_per_atom": 1e6})
     record, directory, _ = finished(spec, tmp_path / "runs")
@@ -94,7 +94,7 @@ def test_atoms_lost_from_the_box_stop_the_run(water_toy_file, tmp_path):
     warn`) drops them and the watchdog stops the run at the next check — long before the temperature limit."""
     from egraff.md import SystemSource
 
-    system = SystemSource("water", str(INPUTS / "data" / "water_64.data"), type_names=("O", "H"))
+    system = SystemSource(name="water", file=str(INPUTS / "data" / "water_64.data"), type_names=["O", "H"])
     spec = single_spec(water_toy_file, system, 5000.0, protocol="fu-water", steps=400, seed=0)
     record, _, thermo = finished(spec, tmp_path / "runs")
     assert record["status"] == "failed" and record["failure_reason"].startswith("atoms lost:")

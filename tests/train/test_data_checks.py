@@ -69,7 +69,7 @@ def test_bad_frame_is_refused_before_training_with_its_index_in_the_file(how, se
 def test_cli_names_the_bad_frame_in_one_line(tmp_path):
     path = bad_file(tmp_path, "nan force")
     result = subprocess.run([EGRAFF, "train"] + base_overrides(path, tmp_path / "run"), capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (egraff.exits)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"{path} frame 17: the forces label holds NaN" in errors[0]
@@ -80,14 +80,14 @@ def test_truncated_file_is_one_sentence_naming_it(tmp_path):
     text = bad_file(tmp_path, "none").read_text()
     path.write_text(text[: len(text) // 2])
     result = subprocess.run([EGRAFF, "train"] + base_overrides(path, tmp_path / "run"), capture_output=True, text=True)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr  # bad input (egraff.exits)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(path) in errors[0]
 
 
 @pytest.mark.parametrize("overrides, message", [
     ({"data.n_train": 1000}, "data.n_train = 1000, but there are 36 frames to choose from"),
-    ({"data.n_train": -3}, "data.n_train = -3, but there are 36 frames"),
+    ({"data.n_train": -3}, "data.n_train = -3: expected a number >= 0"),
     ({"data.val_fraction": 0.01}, "has 40 frame(s): data.val_fraction = 0.01 holds out none for validation"),
 ])
 def test_impossible_frame_counts_are_refused(emt_file, tmp_path, overrides, message):

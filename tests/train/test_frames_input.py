@@ -47,12 +47,16 @@ def test_frames_train_as_the_same_frames_in_files(tmp_path):
 
 
 def test_frames_argument_is_checked(tmp_path):
+    from egraff.train.config import validate
+
     frames = emt_frames(6)
-    config = load_config(None, OVERRIDES + [f"output.dir={tmp_path / 'r'}"])
+    # a config without data sources, for frames given in memory (load_config refuses it: no training data)
+    config = validate({"model": {"r_max": 4.0}, "train": {"max_epochs": 2, "progress": False, "batch_size": 4},
+                       "output": {"dir": str(tmp_path / "r")}}, frames_given=True)
     with pytest.raises(ConfigError, match="frames must be a mapping with exactly the keys 'train' and 'val'"):
         train(config, frames={"train": frames})
     frames[3].calc.results["energy"] = float("nan")
     with pytest.raises(TrainingDataError, match=r"frames\['train'\]\[3\]: the energy label holds NaN"):
         train(config, frames={"train": frames[:5], "val": frames[5:]})
-    with pytest.raises(ConfigError, match="no training data: set data.train"):
+    with pytest.raises(ConfigError, match="data.train is not set, so there is no training data"):
         train(config)

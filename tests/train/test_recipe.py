@@ -70,7 +70,7 @@ def _validation_loss(best_model, run_dir, frames, energy_weight, force_weight):
     from egraff.train.data import GraphDataset, collate
     from egraff.train.module import predict
 
-    held_out = json.loads((run_dir / "data.json").read_text())["val"]["held_out_indices"]
+    (held_out,) = [source["indices"] for source in json.loads((run_dir / "data.json").read_text())["val"]]
     model, _ = load_checkpoint(best_model)
     batch = collate(GraphDataset([frames[i] for i in held_out], model.type_names, model.r_max).graphs)
     energy, forces, _ = predict(model, batch, create_graph=False)
@@ -247,11 +247,11 @@ def test_training_stops_when_the_validation_force_error_stops_improving(emt_file
 
 
 @pytest.mark.parametrize("override, message", [
-    ("stage_two.start=1.5", "stage_two.start = 1.5; give an epoch index"),
+    ("stage_two.start=1.5", "stage_two.start = 1.5: give an epoch index"),
     ("stage_two.start=5", "stage_two.start = 5 is not before the last epoch (train.max_epochs = 5)"),
-    ("model.e0s=average", "model.e0s = 'average'; choose least_squares, per_atom_mean, isolated_atoms"),
-    ("model.e0s={H: abc}", "model.e0s['H'] = 'abc'; give a finite energy in eV"),
-    ("loss.form=l3", "loss.form = 'l3'; choose one of mse, l1, huber, l2mae"),
+    ("model.e0s=average", "model.e0s = 'average': choose least_squares, per_atom_mean, isolated_atoms"),
+    ("model.e0s={H: abc}", "model.e0s.H = 'abc': give a finite energy in eV"),
+    ("loss.form=l3", "loss.form = 'l3': choose one of mse, l1, huber, l2mae"),
     ("train.early_stopping_monitor=val/f", "choose one of val/loss, val/force_mae"),
 ])
 def test_recipe_keys_are_checked(override, message):

@@ -248,39 +248,36 @@ def metrics(trajectory: Path = TRAJ, ref: Path = typer.Option(..., "--ref", help
             cutoff: Optional[str] = typer.Option(None, "--cutoff", help="ADF bond cutoff (Å or O-H=1.2,...)"),
             types: Optional[str] = TYPES, timestep: Optional[float] = TIMESTEP, output: Optional[Path] = OUTPUT,
             plot: Optional[Path] = PLOT, quiet: bool = QUIET):
-    """EGraFFBench metrics against a reference run from the same start: WF and JSD of RDFs, JSD of ADFs, EV and FV."""
-    from egraff.analysis.compare import compare_adfs, compare_rdfs
-    from egraff.analysis.metrics import trajectory_violations
+    """EGraFFBench metrics against a reference run from the same start: WF and JSD of RDFs, JSD of ADFs, EV and FV
+    (variant a, on the frames at common times)."""
+    from egraff.analysis.evaluate import evaluate
     from egraff.analysis.output import write_csv, write_json
     from egraff.analysis.plots import plot_curves
 
     traj, reference = load(trajectory, types, timestep), load(ref, types, timestep)
-    rdfs = compare_rdfs(traj, reference, pairs, verbose=not quiet)
-    summary = {"trajectory": str(trajectory), "reference": str(ref),
-               "rdf": {k: {"wright_factor": v["wright_factor"], "jsd_base2": v["jsd_base2"]} for k, v in rdfs.items()}}
-    columns = {"r": rdfs["total"]["r"], **{f"g_{k}": v["g"] for k, v in rdfs.items()},
-               **{f"g_ref_{k}": v["g_ref"] for k, v in rdfs.items()}}
+    result = evaluate(traj, reference, pairs=pairs, triplets=triplets or None, cutoff=parse_cutoff(cutoff),
+                      verbose=not quiet)
+    d, found = result.distributions, result.metrics
+    rdfs = list(found["rdf"])
+    summary = {"trajectory": str(trajectory), "reference": str(ref), "rdf": found["rdf"]}
+    columns = {"r": d["rdf_total_r"], **{f"g_{k}": d[f"rdf_{k}_g"] for k in rdfs},
+               **{f"g_ref_{k}": d[f"rdf_{k}_g_ref"] for k in rdfs}}
     if triplets:
-        adfs = compare_adfs(traj, reference, triplets, parse_cutoff(cutoff), verbose=not quiet)
-        summary["adf"] = {k: {"jsd_base2": v["jsd_base2"]} for k, v in adfs.items()}
-    have_labels = all(t.energies is not None and t.forces is not None for t in (traj, reference))
-    if not have_labels:
-        summary["violations"] = "skipped: the trajectories carry no energies and forces"
-    elif traj.timestep is None or reference.timestep is None:
-        have_labels = False
-        summary["violations"] = "skipped: EV and FV compare frames at the same times; give --timestep"
+        summary["adf"] = found["adf"]
+    have_labels = "violations" not in found
     if have_labels:
-        violations = trajectory_violations(traj, reference)
-        summary["energy_violation_gmean"] = violations.energy_gmean
-        summary["force_violation_gmean"] = violations.force_gmean
-        summary["violation_times_ps"] = violations.times
-        summary["energy_violation"] = violations.energy
-        summary["force_violation"] = violations.force
+        summary["energy_violation_gmean"] = found["energy_violation"]
+        summary["force_violation_gmean"] = found["force_violation"]
+        summary["violation_times_ps"] = found["violation_times_ps"]
+        summary["energy_violation"] = found["energy_violation_per_frame"]
+        summary["force_violation"] = found["force_violation_per_frame"]
+    else:
+        summary["violations"] = found["violations"]
     csv, js, png = outputs(trajectory, "metrics", output, plot)
     write_csv(csv, columns)
     write_json(js, summary)
-    plot_curves(png, columns["r"], {k: v["g"] for k, v in rdfs.items()}, "r (Å)", "g(r)",
-                {k: v["g_ref"] for k, v in rdfs.items()}, title=f"{trajectory.name} vs {ref.name}")
+    plot_curves(png, columns["r"], {k: d[f"rdf_{k}_g"] for k in rdfs}, "r (Å)", "g(r)",
+                {k: d[f"rdf_{k}_g_ref"] for k in rdfs}, title=f"{trajectory.name} vs {ref.name}")
     for key, value in summary["rdf"].items():
         typer.echo(f"RDF {key}: WF {value['wright_factor']:.4g}  JSD (bits) {value['jsd_base2']:.4g}")
     if have_labels:

@@ -10,9 +10,10 @@ import typer
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: registry, download, statistics, teacher generation.")
 
 
-def _fail(err: Exception):
+def _fail(err: Exception, status: int = 2):
+    """Exit statuses as every egraff command (egraff.exits): 2 bad input, 1 a failure while running."""
     typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(status)
 
 
 @data_app.command("list")
@@ -45,7 +46,7 @@ def fetch(name: str = typer.Argument(..., help="dataset name, see `egraff data l
             failures.append(str(err))
     typer.echo(f"{len(files) - len(failures)} files verified in {cache_dir()}")
     if failures:
-        _fail(RuntimeError(f"{len(failures)} file(s) not fetched:\n" + "\n".join(failures)))
+        _fail(RuntimeError(f"{len(failures)} file(s) not fetched:\n" + "\n".join(failures)), 1)
 
 
 @data_app.command()
@@ -61,8 +62,10 @@ def info(name: str = typer.Argument(..., help="dataset name, see `egraff data li
 
     try:
         facts = dataset_info(name, progress=False)
-    except (UnknownDatasetError, ChecksumError, DataFormatError) as err:
+    except (UnknownDatasetError, DataFormatError) as err:
         _fail(err)
+    except ChecksumError as err:
+        _fail(err, 1)
     console = Console()
     console.print(f"[bold]{facts['name']}[/bold]: {facts['title']} — {facts['system']}; {facts['reference']}")
     console.print(facts["notes"])

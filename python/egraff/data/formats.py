@@ -24,13 +24,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from egraff.files import atomic_write_text
+from egraff.files import DataFormatError, atomic_write_text
 
 NEQUIP_NPZ_KEYS = ("pos", "energy", "forces", "atomic_numbers", "cell", "pbc")
-
-
-class DataFormatError(ValueError):
-    """A data file that cannot be turned into labelled frames; the message says what to fix."""
 
 
 def stress_from_virial(virial, volume: float) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -14,9 +14,12 @@ md_app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 @md_app.command("run")
 def run(
-    plan_file: Path = typer.Argument(..., help="plan (TOML or JSON): models, systems, temperatures, seeds, protocol"),
-    root: Path = typer.Option(Path("md-runs"), "--root", help="directory holding one sub-directory per simulation"),
-    workers: int = typer.Option(1, "--workers", help="local worker processes (0: run in this process)"),
+    plan_file: Path = typer.Argument(..., help="plan (TOML, JSON or YAML): models, systems, temperatures, seeds, "
+                                                "protocol"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value changes of the plan, e.g. "
+                                                              "overrides.steps=200"),
+    root: Path = typer.Option(Path("md-runs"), "--root", help="directory holding the simulations (md/<key>/)"),
+    workers: int = typer.Option(1, "--workers", min=0, help="local worker processes (0: run in this process)"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of a running Dask scheduler"),
     engine: Optional[str] = typer.Option(None, "--engine", help="override the plan's engine: lammps or ase"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -25,24 +28,14 @@ def run(
     from rich.console import Console
     from rich.table import Table
 
-    from egraff.md import Plan, PlanError, run_plan
+    from egraff.exits import exit_statuses
+    from egraff.jobs import JobFailed
+    from egraff.md import SimulationPlan, run_plan
 
-    try:
-        plan = Plan.from_file(plan_file)
-        if engine is not None:
-            plan.engine = engine
+    with exit_statuses(failures=(JobFailed, OSError)):  # OSError: e.g. no Dask scheduler at --scheduler
+        plan = SimulationPlan.from_file(plan_file, [*(overrides or []), *([f"engine={engine}"] if engine else [])])
         specs = plan.specs()
-    except PlanError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(2)
-    if workers < 0:
-        typer.secho("error: --workers must be 0 or more", err=True, fg="red")
-        raise typer.Exit(2)
-    try:
         records = run_plan(specs, root, workers=workers, scheduler=scheduler, progress=progress)
-    except RuntimeError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(1)
     table = Table("key", "system", "frame", "T (K)", "seed", "engine", "status", "steps", "steps/s",
                   title=f"{len(records)} simulations in {root}")
     for record in records:
@@ -77,12 +70,12 @@ def write_data(
     """Write a structure the inputs/ scripts read (see egraff.md.builders for how each is made)."""
     from egraff.md.builders import NAMES, write_data as build
 
+    from egraff.exits import BAD_INPUT, FAILURE, fail
+
     if name not in NAMES:
-        typer.secho(f"error: unknown data file {name!r}; choose one of {', '.join(NAMES)}", err=True, fg="red")
-        raise typer.Exit(2)
+        fail(f"unknown data file {name!r}; choose one of {', '.join(NAMES)}", BAD_INPUT)
     try:
         path = build(name, output)
     except Exception as err:  # a dataset that cannot be fetched, an unwritable path
-        typer.secho(f"error: {err}", err=True, fg="red")
-        raise typer.Exit(1)
+        fail(err, FAILURE)
     typer.echo(f"wrote {path}")

@@ -28,13 +28,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import yaml
 
 from egraff.files import atomic_write_text
 from egraff.train.config import ConfigError, load_config, stage_two_start
-
-FILE_SUFFIXES = (".xyz", ".extxyz", ".traj", ".npz")
 
 
 @dataclass
@@ -54,85 +51,39 @@ class Frames:
 
     frames: list
     origins: list[str]
-    record: dict
-
-    def take(self, indices) -> "Frames":
-        return Frames([self.frames[i] for i in indices], [self.origins[i] for i in indices], self.record)
-
-
-def _read_file(path: Path) -> list:
-    from egraff.data import read_extxyz, read_nequip_npz
-
-    from egraff.train.data import TrainingDataError
-
-    if not path.is_file():
-        raise ConfigError(f"data file {path} does not exist")
-    if path.suffix == ".npz":
-        frames = read_nequip_npz(path)
-    elif path.suffix in (".xyz", ".extxyz"):
-        frames = read_extxyz(path)
-    else:
-        import ase.io
-
-        try:
-            frames = list(ase.io.read(path, index=":"))
-        except Exception as err:  # ASE raises many types for unreadable files
-            raise TrainingDataError(f"{path} is not a readable structure file ({err})") from None
-    if not frames:
-        raise TrainingDataError(f"{path} holds no frames")
-    return frames
-
-
-def _is_file(spec: str) -> bool:
-    return Path(spec).suffix in FILE_SUFFIXES or Path(spec).exists()
-
-
-def _source(spec: str, split: str, subset) -> Frames:
-    """Frames of a file or of a registry dataset split, and a record of what they are."""
-    import egraff.data
-
-    if _is_file(spec):
-        frames = _read_file(Path(spec))
-        return Frames(frames, [f"{spec} frame {k}" for k in range(len(frames))],
-                      {"file": str(spec), "n_frames": len(frames)})
-    loaded = egraff.data.load(spec, split, subset=subset)
-    origins = [f"{spec} {split} frame {k}" if "source" not in a.info else
-               f"{spec} {split} frame {k} ({a.info['source']} frame {a.info['index']})" for k, a in enumerate(loaded)]
-    return Frames(list(loaded), origins, loaded.record)
-
-
-def _choose(frames: Frames, n, seed: int, key: str) -> Frames:
-    """``n`` frames picked at random (seeded), in their original order (recorded); all when n is None."""
-    if n is None:
-        return frames
-    if not 0 <= n <= len(frames.frames):
-        raise ConfigError(f"{key} = {n}, but there are {len(frames.frames)} frames to choose from; give a number "
-                          f"from 1 to {len(frames.frames)}, or null for all")
-    picked = np.sort(np.random.default_rng(seed).choice(len(frames.frames), int(n), replace=False))
-    chosen = frames.take(picked)
-    chosen.record = dict(frames.record, chosen=picked.tolist())
-    return chosen
+    record: list | dict  # what they are: one egraff.data.frames record per source, or the given frames' count
 
 
 def load_frames(data: Mapping, seed: int) -> tuple[Frames, Frames]:
-    """Training and validation frames of the config's data section."""
+    """Training and validation frames of the config's data section (its egraff.data.frames sources, see
+    :func:`egraff.train.config.frame_sources`), each named where a user finds it."""
+    from egraff.data.formats import DataFormatError
+    from egraff.data.frames import as_sources, collect
+    from egraff.train.config import frame_sources
+    from egraff.train.data import TrainingDataError
+
     if not data["train"]:
-        raise ConfigError("no training data: set data.train to a dataset name (egraff data list) or a file")
-    train = _source(data["train"], data["train_split"], data["subset"])
-    if data["val"] is None and _is_file(data["train"]):
-        # validation frames held out of the training file (seeded)
-        order = np.random.default_rng(seed).permutation(len(train.frames))
-        n_val = int(round(data["val_fraction"] * len(train.frames)))
-        if n_val == 0:
-            raise ConfigError(f"{data['train']} has {len(train.frames)} frame(s): data.val_fraction = "
-                              f"{data['val_fraction']} holds out none for validation; set data.val to a file or "
-                              "dataset, or raise data.val_fraction")
-        val = train.take(order[:n_val])
-        val.record = {"file": str(data["train"]), "held_out_indices": order[:n_val].tolist()}
-        train = train.take(np.sort(order[n_val:]))
-    else:
-        val = _source(data["val"] or data["train"], data["val_split"], data["subset"])
-    return _choose(train, data["n_train"], seed, "data.n_train"), _choose(val, data["n_val"], seed + 1, "data.n_val")
+        raise ConfigError("data.train is not set, so there is no training data; give a dataset name "
+                          "(egraff data list) or a file")
+    loaded = []
+    for role, sources in zip(("train", "val"), frame_sources(data, seed)):
+        sources = as_sources(sources)
+        try:
+            frames, records = collect(sources)
+        except DataFormatError as err:
+            raise TrainingDataError(str(err)) from None
+        except ConfigError as err:
+            if err.loc != ("val_fraction",) or data["val"] is not None:
+                raise
+            raise ConfigError(err.message, ("data", "val_fraction")) from None  # the config key that set it
+        wanted = data[f"n_{role}"]
+        if wanted is not None and len(frames) < wanted:  # a source takes all its frames when n is more
+            raise ConfigError(f"data.n_{role} = {wanted}, but there are {len(frames)} frames to choose from; give a "
+                              f"number from 1 to {len(frames)}, or null for all")
+        where = [(source, index) for source, record in zip(sources, records) for index in record["indices"]]
+        origins = [source.origin(index, atoms) for (source, index), atoms in zip(where, frames)]
+        loaded.append(Frames(frames, origins, records))
+    return loaded[0], loaded[1]
 
 
 def given_frames(frames: Mapping[str, Sequence]) -> tuple[Frames, Frames]:

@@ -1,7 +1,7 @@
 """The leaderboard step: one row per (case, model, seed), one table per task, plots and provenance.
 
 Static errors are recomputed here from each ``predictions.npz`` and structure errors from each
-``distributions.npz`` (:mod:`egraff.bench.scores`); the CSV names those files (relative to the job
+``distributions.npz`` (:mod:`egraff.benchmark.scores`); the CSV names those files (relative to the job
 root) so a reader — and ``tests/bench`` — can recompute every number.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from egraff.bench.report import Document, number
-from egraff.bench.scores import static_errors, structure_errors
-from egraff.bench.steps import summary_of
+from egraff.benchmark.report import Document, number
+from egraff.benchmark.scores import static_errors, structure_errors
 from egraff.files import atomic_write_text
+from egraff.jobs import job_step, summary_of
 
 COLUMNS = [  # (CSV column, table header, digits or None for text)
     ("energy_mae_per_atom", "E MAE (eV/atom)", 3), ("energy_mae_total", "E MAE (eV)", 3), ("force_mae", "F MAE (eV/Å)", 3),
@@ -30,15 +30,15 @@ COLUMNS = [  # (CSV column, table header, digits or None for text)
 ]
 
 
-def leaderboard_rows(spec: dict, dependencies: dict) -> list[dict]:
+def leaderboard_rows(spec: dict, inputs: dict) -> list[dict]:
     rows = []
     for entry in spec["rows"]:
         tag = entry["tag"]
-        train = summary_of(dependencies[f"{tag}|train"])
-        run = summary_of(dependencies[f"{tag}|md"])
-        analysis = summary_of(dependencies[f"{tag}|analyse"])
-        predictions = dependencies[f"{tag}|evaluate"] / "predictions.npz"
-        distributions = dependencies[f"{tag}|analyse"] / "distributions.npz"
+        train = summary_of(inputs[f"{tag}|train"])
+        run = summary_of(inputs[f"{tag}|md"])
+        analysis = summary_of(inputs[f"{tag}|analyze"])
+        predictions = inputs[f"{tag}|evaluate"] / "predictions.npz"
+        distributions = inputs[f"{tag}|analyze"] / "distributions.npz"
         root = predictions.parents[2]
         rows.append({
             **{k: entry[k] for k in ("task", "case", "dataset", "model", "seed", "temperature_K")},
@@ -68,12 +68,14 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def write_leaderboard(spec: dict, dependencies: dict, directory: Path):
-    rows = leaderboard_rows(spec, dependencies)
+@job_step("leaderboard")
+def write_leaderboard(spec: dict, inputs: dict, directory: Path):
+    """The leaderboard of a plan's rows (``spec["rows"]``), from the jobs each row names in ``inputs``."""
+    rows = leaderboard_rows(spec, inputs)
     write_csv(directory / "leaderboard.csv", rows)
     atomic_write_text(directory / "plan.yaml", yaml.safe_dump(spec["plan"], sort_keys=False))
     atomic_write_text(directory / "provenance.json", json.dumps(_provenance(rows), indent=1) + "\n")
-    figures = [_rdf_overlays(rows, dependencies, spec, directory / "rdf_overlays.png"),
+    figures = [_rdf_overlays(rows, inputs, spec, directory / "rdf_overlays.png"),
                _stability_bars(rows, directory / "stability.png"),
                _error_vs_stability(rows, directory / "error_vs_stability.png")]
     doc = Document(f"EGraFFBench leaderboard: {spec['plan'].get('name', 'plan')}")
@@ -116,10 +118,10 @@ def _provenance(rows: list[dict]) -> dict:
     return {"versions": versions, "training_data_fingerprints": fingerprints}
 
 
-def _rdf_overlays(rows, dependencies, spec, path: Path) -> Path:
+def _rdf_overlays(rows, inputs, spec, path: Path) -> Path:
     from egraff.analysis.plots import rdf_overlays
 
-    panels = [(f"{r['model']} · {r['case']}", dependencies[f"{e['tag']}|analyse"] / "distributions.npz", ["total"])
+    panels = [(f"{r['model']} · {r['case']}", inputs[f"{e['tag']}|analyze"] / "distributions.npz", ["total"])
               for r, e in zip(rows, spec["rows"])]
     return rdf_overlays(panels, path, columns=len({r["model"] for r in rows}))
 

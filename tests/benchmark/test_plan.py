@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from egraff.bench.plan import PRESETS, PlanError, check_plan, load_plan, plan_jobs
+from egraff.benchmark.graph import plan_jobs
+from egraff.benchmark.plan import PRESETS, check_plan, load_plan
+from egraff.config import ConfigError
 from egraff.models import ARCHITECTURES
 
 HERE = Path(__file__).parent
@@ -22,9 +24,9 @@ def with_tasks(*tasks, **changes):
 
 
 @pytest.mark.parametrize("plan, reason", [
-    ({**MICRO, "models": {"schnet": {}}}, "unknown model 'schnet'; choose from nequip"),
-    (with_tasks({"task": "in_distribution", "dataset": "md18_ethanol"}), "unknown dataset 'md18_ethanol'"),
-    (with_tasks({"task": "transfer", "dataset": "3bpa"}), "unknown task 'transfer'"),
+    ({**MICRO, "models": {"schnet": {}}}, "models: unknown model 'schnet'; choose from nequip"),
+    (with_tasks({"task": "in_distribution", "dataset": "md18_ethanol"}), "tasks[0]: unknown dataset 'md18_ethanol'"),
+    (with_tasks({"task": "transfer", "dataset": "3bpa"}), "tasks[0].task = 'transfer': choose one of in_distribution"),
     (with_tasks({"task": "unseen_molecules", "held_out": "lips"}),
      "unseen_molecules trains on three MD17 molecules and tests on the fourth: held_out must be one of"),
     (with_tasks({"task": "unseen_structures", "dataset": "lips", "held_out": ["Li2S"]}),
@@ -37,12 +39,29 @@ def with_tasks(*tasks, **changes):
      "the silicon teacher generates no 'amorphous' phase"),
     (with_tasks({"task": "unseen_structures", "dataset": "lips20", "held_out": ["Li2S"],
                  "train_compositions": ["P", "S"]}), "the test frames contain Li, which no training frame has"),
-    ({**MICRO, "md": {"protocol": "egraffbench", "overrides": {"stepz": 10}}}, "protocol egraffbench has no setting"),
-    ({**MICRO, "models": {"mace": {"hyperparameters": {"layers": 3}}}}, "mace has no hyperparameter(s) layers"),
-    ({**MICRO, "training": {"optim": {"learning_rate": 1}}}, "unknown key optim.learning_rate"),
+    ({**MICRO, "md": {"protocol": "egraffbench", "overrides": {"stepz": 10}}},
+     "protocol egraffbench has no setting 'stepz' (did you mean 'steps'?)"),
+    ({**MICRO, "md": {"protocol": "egraffbench", "overrides": {"steps": 40.5}}},
+     "md.overrides.steps = 40.5: expected an integer"),
+    ({**MICRO, "models": {"mace": {"hyperparameters": {"layers": 3}}}},
+     "models.mace.hyperparameters.layers: mace has no hyperparameter 'layers'"),
+    ({**MICRO, "models": {"nequip": {"hyperparameters": {"num_layers": "two"}}}},
+     "models.nequip.hyperparameters.num_layers = 'two': expected an integer, like the tiny preset's 2"),
+    ({**MICRO, "training": {"optim": {"learning_rate": 1}}}, "unknown key training.optim.learning_rate; keys of training.optim: optimizer, lr,"),
+    ({**MICRO, "training": {"train": {"max_epochs": 1.7}}}, "training.train.max_epochs = 1.7: expected an integer"),
+    ({**MICRO, "models": {"nequip": {"config": {"optim": {"lr": "fast"}}}}},
+     "models.nequip.config.optim.lr = 'fast': expected a number"),
+    ({**MICRO, "seeds": 1}, "seeds = 1: expected a list"),
+    ({**MICRO, "data": {"n_train": -3}}, "data.n_train = -3: expected a number >= 1"),
+    ({**MICRO, "teachers": {"silicon": {"protocol": {"n_frame": 3}}}},
+     "unknown key teachers.silicon.protocol.n_frame (did you mean 'n_frames'?)"),
+    ({**MICRO, "teachers": {"silicon": {"options": {"min_atoms": "many"}}}},
+     "teachers.silicon.options.min_atoms = 'many': expected an integer"),
+    ({**MICRO, "tasks": [{"task": "in_distribution", "datset": "3bpa"}]},
+     "unknown key tasks[0].datset (did you mean 'dataset'?)"),
 ])
 def test_bad_plan_names_the_problem(plan, reason):
-    with pytest.raises(PlanError) as err:
+    with pytest.raises(ConfigError) as err:
         check_plan(plan)
     assert reason in str(err.value)
     assert "\n" not in str(err.value)
@@ -52,9 +71,9 @@ def test_bad_plan_fails_on_the_command_line_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(with_tasks({"task": "unseen_molecules", "held_out": "lips"})))
     egraff = Path(sys.executable).parent / "egraff"
-    result = subprocess.run([str(egraff), "bench", "--plan", str(bad), "-o", str(tmp_path / "out")],
+    result = subprocess.run([str(egraff), "benchmark", "--plan", str(bad), "-o", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "held_out must be one of md17_aspirin" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "out" / "jobs").exists()
@@ -82,7 +101,7 @@ def test_unseen_molecules_trains_on_the_other_three():
 def test_job_keys_depend_on_content_only():
     first, second = plan_jobs(check_plan(MICRO)), plan_jobs(check_plan(MICRO))
     assert first.key == second.key
-    changed = plan_jobs(check_plan({**MICRO, "training": {"train": {"max_epochs": 2}}}))
+    changed = plan_jobs(load_plan(str(HERE / "micro.yaml"), ["training.train.max_epochs=2"]))
     assert changed.key != first.key
     teacher_keys = {job.deps["teacher"].key for role, job in first.deps.items() if role.endswith("|train")}
     changed_teacher_keys = {job.deps["teacher"].key for role, job in changed.deps.items() if role.endswith("|train")}
@@ -91,7 +110,7 @@ def test_job_keys_depend_on_content_only():
 
 def test_check_lists_the_jobs_of_the_smoke_preset_and_runs_nothing(tmp_path, mirror):
     egraff = Path(sys.executable).parent / "egraff"
-    result = subprocess.run([str(egraff), "bench", "--preset", "smoke", "--check", "-o", str(tmp_path / "out")],
+    result = subprocess.run([str(egraff), "benchmark", "--preset", "smoke", "--check", "-o", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "EGRAFF_DATA_MIRROR": str(mirror)})
     assert result.returncode == 0, result.stderr[-2000:]

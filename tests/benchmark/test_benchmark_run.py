@@ -1,28 +1,54 @@
-"""`egraff bench` on the micro plan: leaderboard numbers recomputed from the stored predictions and
-distributions, reruns that do no work, and a deleted checkpoint that reruns exactly its downstream jobs."""
+"""`egraff benchmark` on the micro plan: killed half-way and rerun, it loses only the interrupted jobs and leaves
+no process behind; leaderboard numbers recomputed from the stored predictions and distributions, reruns that
+do no work, and a deleted checkpoint that reruns exactly its downstream jobs."""
 
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import job_starts, kill_leader
 from egraff.analysis import jsd_base2, wright_factor
-from egraff.bench import prepare
-from egraff.bench.engine import graph, run_jobs
+from egraff.benchmark import prepare
+from egraff.jobs import graph, read_journal, read_record, run_jobs
 
 HERE = Path(__file__).parent
+EGRAFF = Path(sys.executable).parent / "egraff"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def micro(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench") / "jobs"
+    """The micro plan as `egraff benchmark` runs it (a Dask LocalCluster of two workers), killed with ``kill -9``
+    once a few jobs have finished and others are running, then run again to the end."""
+    out = tmp_path_factory.mktemp("benchmark")
+    root = out / "jobs"
+    command = [str(EGRAFF), "benchmark", "--plan", str(HERE / "micro.yaml"), "-o", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline, running = time.monotonic() + 300, set()
+    while time.monotonic() < deadline and process.poll() is None:
+        events = read_journal(root) if (root / "journal.jsonl").exists() else []
+        finished = {e["key"] for e in events if e["event"] == "finish"}
+        running = {e["key"] for e in events if e["event"] == "start"} - finished
+        if len(finished) >= 3 and running:
+            break
+        time.sleep(0.05)
+    if not running or process.poll() is not None:
+        process.kill()
+        pytest.fail("the benchmark ended before it could be interrupted: " + process.stdout.read().decode()[-2000:])
+    survivors = kill_leader(process)
+    finished_before = {p.parent.name: p.read_bytes() for p in root.glob("*/*/record.json")}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     plan, leaderboard = prepare(str(HERE / "micro.yaml"))
-    records = run_jobs([leaderboard], root, workers=2, progress=False)  # a Dask LocalCluster, as `egraff bench`
-    return plan, leaderboard, root, records
+    records = {job.key: read_record(job, root) for job in graph([leaderboard])}
+    return plan, leaderboard, root, records, (survivors, running, finished_before)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +72,21 @@ def leaderboard_rows(leaderboard, root):
         return list(csv.DictReader(handle))
 
 
-def test_every_job_ran_once_and_the_leaderboard_has_every_case_and_model(micro):
-    plan, leaderboard, root, records = micro
-    assert all(record["ran"] for record in records.values())
+def test_a_killed_benchmark_resumes_losing_only_the_interrupted_jobs(micro):
+    _, _, root, records, (survivors, interrupted, finished_before) = micro
+    assert not survivors, f"processes outlived the killed egraff benchmark: {survivors}"
+    assert all(records.values()), "a job of the plan has no record after the rerun"
+    for key, content in finished_before.items():
+        assert next(root.glob(f"*/{key}/record.json")).read_bytes() == content, "a finished job was run again"
+    starts = job_starts(root)
+    lost = interrupted - set(finished_before)  # started and not finished when the benchmark was killed
+    assert lost and set(starts) == set(records)
+    assert starts == {key: 2 if key in lost else 1 for key in records}, "a job ran more often than needed"
+    assert not list(root.glob("*/*.lock"))
+
+
+def test_the_leaderboard_has_every_case_and_model(micro):
+    plan, leaderboard, root, _, _ = micro
     rows = leaderboard_rows(leaderboard, root)
     assert {(r["case"], r["model"]) for r in rows} == {(c.name, m) for c in plan.cases for m in plan.models}
     for name in ("leaderboard.md", "leaderboard.html", "plan.yaml", "provenance.json", "rdf_overlays.png",
@@ -87,7 +125,7 @@ def test_molecules_are_compared_by_their_distance_histogram(micro_md17):
 
 
 def test_liquid_cases_compare_diffusion_and_crystal_cases_their_crystallinity(micro):
-    _, leaderboard, root, _ = micro
+    _, leaderboard, root, *_ = micro
     for row in leaderboard_rows(leaderboard, root):
         if row["case"].endswith("liquid"):
             assert float(row["diffusion_ref"]) > 0 and float(row["diffusion_model"]) > 0
@@ -98,7 +136,7 @@ def test_liquid_cases_compare_diffusion_and_crystal_cases_their_crystallinity(mi
 
 
 def test_markdown_table_shows_the_csv_numbers(micro):
-    _, leaderboard, root, _ = micro
+    _, leaderboard, root, *_ = micro
     table = (leaderboard.directory(root) / "leaderboard.md").read_text()
     for row in leaderboard_rows(leaderboard, root):
         assert f"| {row['model']} | {row['seed']} | {float(row['energy_mae_per_atom']):.3g} | " \
@@ -106,13 +144,13 @@ def test_markdown_table_shows_the_csv_numbers(micro):
 
 
 def test_rerunning_the_plan_does_no_work(micro):
-    _, leaderboard, root, _ = micro
+    _, leaderboard, root, *_ = micro
     again = run_jobs([leaderboard], root, workers=0, progress=False)
     assert not any(record["ran"] for record in again.values())
 
 
 def test_deleting_one_checkpoint_reruns_exactly_the_jobs_downstream_of_it(micro):
-    _, leaderboard, root, _ = micro
+    _, leaderboard, root, *_ = micro
     role = next(r for r in leaderboard.deps if r.endswith("|nequip|0|train") and r.startswith("in_distribution"))
     trained = leaderboard.deps[role]
     (trained.directory(root) / "run" / "best_model.pt").unlink()
@@ -121,7 +159,7 @@ def test_deleting_one_checkpoint_reruns_exactly_the_jobs_downstream_of_it(micro)
     rerun = run_jobs([leaderboard], root, workers=0, progress=False)
     assert {key for key, record in rerun.items() if record["ran"]} == downstream
     assert {record["kind"] for key, record in rerun.items() if key in downstream} == \
-        {"train", "export", "evaluate", "md", "analyse", "leaderboard"}
+        {"train", "export", "evaluate", "md", "analyze", "leaderboard"}
 
 
 def _ancestor_keys(job) -> set:

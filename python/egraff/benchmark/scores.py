@@ -3,9 +3,9 @@
 - static errors from ``predictions.npz`` (the evaluate step): energy MAE of the total energy (what the
   study's logs report) and per atom, force MAE and RMSE (per component), stress MAE where the test
   frames carry stress;
-- structure errors from ``distributions.npz`` (the analyse step): Wright's factor and Jensen–Shannon
-  divergence (base 2, not its square root) of the model's RDF (and ADF) against the reference's, via
-  :mod:`egraff.analysis.metrics`.
+- structure errors from ``distributions.npz`` (the analyze step): Wright's factor and Jensen–Shannon
+  divergence (base 2, not its square root) of the model's RDF (and ADF) against the reference's, by
+  :func:`structure_errors` (:func:`egraff.analysis.evaluate.structure_errors` on the stored arrays).
 
 The leaderboard is built with these functions and a test recomputes it with them from the same files,
 so no number in it is typed or copied by hand.
@@ -43,15 +43,7 @@ def static_errors(predictions: Path) -> dict:
 
 def structure_errors(distributions: Path) -> dict:
     """WF and JSD (bits) of the total RDF, mean JSD over the ADF triplets (NaN where the analysis had none)."""
-    from egraff.analysis import jsd_base2, wright_factor
+    from egraff.analysis.evaluate import structure_errors as from_arrays
 
-    d = np.load(distributions)
-    result = {"rdf_wright_factor": float("nan"), "rdf_jsd_base2": float("nan"), "adf_jsd_base2": float("nan")}
-    if "rdf_total_g" in d:
-        result["rdf_wright_factor"] = wright_factor(d["rdf_total_g"], d["rdf_total_g_ref"])
-        result["rdf_jsd_base2"] = jsd_base2(d["rdf_total_g"], d["rdf_total_g_ref"])
-    adf = [jsd_base2(d[k], d[k + "_ref"]) for k in d.files
-           if k.startswith("adf_") and k.endswith("_p") and d[k].sum() > 0 and d[k + "_ref"].sum() > 0]
-    if adf:
-        result["adf_jsd_base2"] = float(np.mean(adf))
-    return result
+    with np.load(distributions) as stored:
+        return from_arrays(dict(stored))

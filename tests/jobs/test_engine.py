@@ -1,0 +1,110 @@
+"""The job engine: content keys, completion records, interrupted, failed and concurrent jobs, graphs that
+grow (toy steps, no models)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import job_starts, kill_leader
+from egraff.jobs import RECORD, Job, JobEngine, JobFailed, read_journal, run_jobs
+
+from .toy_steps import add, add_v2, runs, toy
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def test_records_make_reruns_free_and_an_interrupted_job_runs_again(tmp_path):
+    log = tmp_path / "log"
+    a = toy("a", log)
+    b = toy("b", log, 10, {"x": a})
+    records = run_jobs([b], tmp_path / "root", progress=False)
+    assert records[b.key]["summary"]["total"] == 11 and runs(log) == ["a", "b"]
+    assert run_jobs([b], tmp_path / "root", progress=False)[b.key]["ran"] is False and runs(log) == ["a", "b"]
+    (b.directory(tmp_path / "root") / RECORD).unlink()  # as if killed before its record was written
+    (b.directory(tmp_path / "root") / "stale.partial").write_text("half")
+    run_jobs([b], tmp_path / "root", progress=False)
+    assert runs(log) == ["a", "b", "b"]
+    assert not (b.directory(tmp_path / "root") / "stale.partial").exists()
+    assert [(e["event"], e["key"]) for e in read_journal(tmp_path / "root")] == \
+        [("start", a.key), ("finish", a.key), ("start", b.key), ("finish", b.key), ("start", b.key), ("finish", b.key)]
+
+
+def test_a_changed_output_reruns_exactly_the_jobs_downstream(tmp_path):
+    log = tmp_path / "log"
+    a, b = toy("a", log), toy("b", log)
+    c = toy("c", log, deps={"x": a, "y": b})
+    run_jobs([c], tmp_path, progress=False)
+    (a.directory(tmp_path) / "out.json").unlink()
+    records = run_jobs([c], tmp_path, progress=False)
+    assert runs(log) == ["a", "b", "c", "a", "c"]
+    assert [records[j.key]["ran"] for j in (a, b, c)] == [True, False, True]
+
+
+def test_a_failed_job_stops_its_downstream_only_and_is_named(tmp_path):
+    log = tmp_path / "log"
+    bad = toy("bad", log, fail=True)
+    after_bad = toy("after", log, deps={"x": bad})
+    fine = toy("fine", log, 2)
+    with pytest.raises(JobFailed, match="2 job\\(s\\) failed; first: toy .* RuntimeError: bad cannot run"):
+        run_jobs([after_bad, fine], tmp_path, progress=False)
+    assert "fine" in runs(log) and "after" not in runs(log)
+    assert (fine.directory(tmp_path) / RECORD).is_file() and not (bad.directory(tmp_path) / RECORD).exists()
+    assert [e["event"] for e in read_journal(tmp_path) if e["key"] == bad.key] == ["start", "fail"]
+
+
+def test_a_step_that_does_not_write_its_outputs_fails(tmp_path):
+    job = toy("liar", tmp_path / "log", claims=["never.txt"])
+    with pytest.raises(JobFailed, match="did not write its output\\(s\\) never.txt"):
+        run_jobs([job], tmp_path, progress=False)
+
+
+def test_the_key_changes_with_the_spec_any_dependency_and_the_step_version(tmp_path):
+    log = tmp_path / "log"
+    a, a2 = toy("a", log, 1), toy("a", log, 2)
+    assert toy("a", log, 1).key == a.key != a2.key
+    assert toy("b", log, deps={"x": a}).key != toy("b", log, deps={"x": a2}).key
+    assert Job(add_v2, a.spec).key != a.key
+    assert Job(add, a.spec, identity={"what": "matters"}).key == Job(add, {**a.spec, "n": 3}, identity={"what": "matters"}).key
+    with pytest.raises(TypeError, match="is not a job step; decorate it"):
+        Job(print, {})
+
+
+def test_a_graph_that_grows_between_rounds_reuses_what_ran(tmp_path):
+    log = tmp_path / "log"
+    with JobEngine(tmp_path, progress=False) as engine:
+        first = toy("first", log, 3)
+        total = engine.run([first])[first.key]["summary"]["total"]
+        second = toy("second", log, total, {"x": first})  # made from the first round's result
+        records = engine.run([second])
+    assert records[second.key]["summary"]["total"] == 6 and runs(log) == ["first", "second"]
+
+
+def _run_in_subprocess(job_code: str, root: Path) -> subprocess.Popen:
+    code = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); from jobs.toy_steps import toy; "
+            f"from egraff.jobs import run_jobs; run_jobs([{job_code}], {str(root)!r}, progress=False)")
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stderr=subprocess.PIPE)
+
+
+def test_a_rerun_never_races_a_live_writer_and_takes_over_from_a_dead_one(tmp_path):
+    log, root = tmp_path / "log", tmp_path / "root"
+    job = toy("slow", log, sleep=60)
+    writer = _run_in_subprocess(f"toy('slow', {str(log)!r}, sleep=60)", root)
+    deadline = time.monotonic() + 60
+    while not (job.directory(root) / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.poll() is None, writer.stderr.read().decode()
+    with pytest.raises(JobFailed, match=f"job toy {job.key} .* is being run by process {writer.pid} on .*; "
+                                        "wait for it to finish or stop it, then run again"):
+        run_jobs([job], root, progress=False)
+    assert (job.directory(root) / "started").exists(), "the refused rerun touched the writer's directory"
+    assert not kill_leader(writer)
+    quick = toy("slow", log, sleep=60)
+    quick.spec["sleep"] = 0  # same key (the key was computed from sleep=60): the rerun finishes at once
+    run_jobs([quick], root, progress=False)
+    assert runs(log) == ["slow", "slow"] and job_starts(root) == {job.key: 2}
+    assert sorted(p.name for p in job.directory(root).parent.iterdir()) == [job.key]  # the lock file is gone

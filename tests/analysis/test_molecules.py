@@ -81,3 +81,31 @@ def test_study_wright_factor_of_a_molecule_over_all_frames_and_before_failure(mo
     assert both["wright_factor_all_frames"] == pytest.approx(authors(range(5)), rel=1e-10)
     assert both["wright_factor_before_failure"] == pytest.approx(authors(range(2)), rel=1e-10)
     assert wright_factors(model, reference)["wright_factor_before_failure"] == both["wright_factor_all_frames"]
+
+
+def test_a_molecule_run_is_evaluated_without_images_by_bonds_and_the_study_wright_factors(molecule_dump):
+    """egraff.analysis.evaluate (the benchmark's analyze step) on a molecule dump read non-periodic: Fu et al.'s
+    bond criterion is chosen by itself (no RDF criterion), g(r) is the study's molecule g(r) in the reference's
+    box, and Wright's factor is reported over all frames and over the frames before the run's failure."""
+    from egraff.analysis.evaluate import evaluate
+
+    traj = read_trajectory(molecule_dump, timestep=0.0005)
+    frames = in_box(traj, range(3, 7))
+    reference = Trajectory(symbols=traj.symbols, positions=[a.positions for a in frames], cells=np.diag([BOX] * 3),
+                           pbc=False, steps=np.arange(4))
+    calm = evaluate(traj, reference, requested_ps=float(traj.times[-1]), triplets=None).metrics
+    assert calm["stability_criterion"] == "no failure (watchdog, bond)" and calm["failure_frame"] is None
+    assert calm["wright_factor_all_frames"] == calm["wright_factor_before_failure"] == calm["rdf_wright_factor"]
+    assert calm["wright_factor_all_frames"] == pytest.approx(compare_rdfs(traj, reference)["total"]["wright_factor"])
+
+    failed = evaluate(traj, reference, requested_ps=float(traj.times[-1]), failure=(float(traj.times[3]), "too hot"),
+                      triplets=None)
+    metrics, distributions = failed.metrics, failed.distributions
+    assert metrics["failure_frame"] == 3 and metrics["stability_criterion"] == "watchdog: too hot"
+    assert {k: metrics[k] for k in ("wright_factor_all_frames", "wright_factor_before_failure")} == \
+        wright_factors(traj, reference, failure_frame=3)
+    assert metrics["wright_factor_before_failure"] != pytest.approx(metrics["wright_factor_all_frames"])
+    before = compare_rdfs(traj[:3], reference)["total"]
+    assert distributions["rdf_total_r"][-1] == pytest.approx(round((BOX - 1) / 2, 1) - 0.025)
+    np.testing.assert_allclose(distributions["rdf_total_g"], before["g"], rtol=0, atol=1e-12)
+    assert metrics["rdf_wright_factor"] == pytest.approx(metrics["wright_factor_before_failure"], rel=1e-12)

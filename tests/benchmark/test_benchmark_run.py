@@ -53,7 +53,7 @@ def micro(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def micro_md17(tmp_path_factory, mirror, monkeypatch_module):
-    """MD17 from the dataset mirror: isolated molecules (h(r), bond criterion), registry splits."""
+    """MD17 from the dataset mirror: isolated molecules (non-periodic g(r), bond criterion), registry splits."""
     monkeypatch_module.setenv("EGRAFF_DATA_MIRROR", str(mirror))
     root = tmp_path_factory.mktemp("bench-md17") / "jobs"
     plan, leaderboard = prepare(str(HERE / "micro_md17.yaml"))
@@ -115,12 +115,31 @@ def test_leaderboard_numbers_are_recomputed_from_stored_predictions(run, request
         assert 0 < float(row["force_mae"]) < float(row["force_rmse"])
 
 
-def test_molecules_are_compared_by_their_distance_histogram(micro_md17):
+def test_molecules_are_compared_without_images_by_bonds_and_both_wright_factors(micro_md17):
+    """MD17 runs end to end as molecules: the model's dump and the reference frames are read non-periodic, Fu et
+    al.'s bond criterion judges stability, g(r) is the study's molecule g(r) on EGraFFBench's grid of the dataset's
+    box, and the leaderboard's WF over all frames and before the failure are those of
+    egraff.analysis.wright_factors on the stored trajectory and reference frames."""
+    from egraff.analysis import read_trajectory, wright_factors
+    from egraff.analysis.evaluate import stability
+    from egraff.analysis.metrics import egraffbench_r_max
+    from egraff.jobs import summary_of
+
     _, leaderboard, root = micro_md17
     for row in leaderboard_rows(leaderboard, root):
+        tag = f"{row['case']}|{row['model']}|{row['seed']}"
+        md, analyzed = (leaderboard.deps[f"{tag}|{step}"].directory(root) for step in ("md", "analyze"))
+        run, metrics = summary_of(md), summary_of(analyzed)
+        model = read_trajectory(md / run["trajectory"], timestep=run["timestep_ps"])
+        reference = read_trajectory(analyzed / "reference.extxyz")
+        assert not model.pbc.any() and not reference.pbc.any()
+        failure = (run["time_to_failure_ps"], run["failure_reason"]) if run["time_to_failure_ps"] is not None else None
+        chosen_by_periodicity = stability(model, reference, run["requested_ps"], failure=failure)  # bonds, no RDF
+        assert {k: metrics[k] for k in chosen_by_periodicity} == chosen_by_periodicity
         d = np.load(root / row["distributions"])
-        spacing = np.diff(d["rdf_total_r"])[0]
-        assert np.sum(d["rdf_total_g_ref"]) * spacing == pytest.approx(1.0)  # h(r) is a probability density
+        assert d["rdf_total_r"][-1] == pytest.approx(egraffbench_r_max(reference.cells[0]) - 0.025)
+        expected = wright_factors(model, reference, metrics["failure_frame"])
+        assert {k: float(row[k]) for k in expected} == pytest.approx(expected, rel=1e-12)
         assert row["stress_mae"] == "nan"  # MD17 frames carry no stress
 
 

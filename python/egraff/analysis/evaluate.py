@@ -5,8 +5,10 @@ own trajectory from the same start):
 
 - how long the run stayed physical (:func:`stability`: the run's own failure, e.g. egraff.md's watchdog,
   and Fu et al.'s bond / RDF criteria);
-- how close its structure is (:func:`structure`: RDFs on EGraFFBench's grid, or the all-pairs distance
-  histogram h(r) of an isolated molecule, and ADFs; :func:`structure_errors`: Wright's factor and JSD);
+- how close its structure is (:func:`structure`: RDFs on EGraFFBench's grid — for an isolated molecule, not
+  periodic, its shell-normalised g(r) in the reference's box as the study computes it — and ADFs;
+  :func:`structure_errors`: Wright's factor and JSD in bits; for a run judged for stability also
+  Wright's factor over all its frames, the study's use, and over the frames before its failure);
 - whether it violates the reference's energies and forces (:func:`violations`: EGraFFBench's EV / FV,
   variant (b), the reference potential on the model's own frames; or variant (a) when both
   trajectories carry energies and forces on the same frames);
@@ -25,7 +27,6 @@ import numpy as np
 
 from egraff.analysis.trajectory import Trajectory
 
-MOLECULE_R_MAX = 10.0  # Å, range of a molecule's distance histogram h(r) (EGraFFBench's RDF range)
 VIOLATION_FRAMES = 20  # model frames (evenly spaced) on which the reference potential is evaluated for EV/FV
 
 
@@ -38,26 +39,30 @@ class Evaluation:
 def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | None = None,
              failure: tuple[float, str] | None = None, model_potential=None, reference_potential=None,
              pairs: str | Sequence | None = "all", triplets: str | Sequence | None = "all", cutoff=None,
-             distance_histogram: bool = False, stable_part: bool = True, bond_criterion: bool | None = None,
-             rdf_criterion: bool | None = None, rdf_threshold: float = 3.0, phase_method: str | None = None,
-             diffusion_coefficients: bool = False, verbose: bool = False) -> Evaluation:
+             stable_part: bool = True, bond_criterion: bool | None = None, rdf_criterion: bool | None = None,
+             rdf_threshold: float = 3.0, phase_method: str | None = None, diffusion_coefficients: bool = False,
+             verbose: bool = False) -> Evaluation:
     """Everything above for one run.
 
-    ``requested_ps``: the run's intended length (None: no stability analysis); ``failure``: (time in ps,
-    reason) at which the run itself stopped. With ``stable_part``, structure and violations are computed
-    on the frames before the first failure. ``pairs`` / ``triplets``: "all" (every element pair and
-    triplet), a list or "A-B,C-D" text, or None (the total RDF only / no ADF). ``model_potential`` and
-    ``reference_potential`` (ASE calculators, or an egraff teacher for the reference) give EV/FV variant (b).
+    ``requested_ps``: the run's intended length (None: no stability analysis; with it, Wright's factor of
+    the total RDF is also reported over all frames and over the frames before the first failure,
+    :func:`egraff.analysis.compare.wright_factors`); ``failure``: (time in ps, reason) at which the run
+    itself stopped. With ``stable_part``, structure and violations are computed on the frames before the first failure.
+    ``pairs`` / ``triplets``: "all" (every element pair that has atom pairs, every triplet), a list or
+    "A-B,C-D" text, or None (the total RDF only / no ADF). ``model_potential`` and ``reference_potential``
+    (ASE calculators, or an egraff teacher for the reference) give EV/FV variant (b).
     """
+    from egraff.analysis.compare import wright_factors
+
     metrics = {}
     if requested_ps is not None:
         metrics.update(stability(model, reference, requested_ps, failure=failure, bond_criterion=bond_criterion,
                                  rdf_criterion=rdf_criterion, rdf_threshold=rdf_threshold))
+        metrics.update(wright_factors(model, reference, metrics["failure_frame"]))
         if stable_part and metrics["failure_frame"] is not None:
             model = model[: max(metrics["failure_frame"], 2)]
         metrics["analyzed_ps"] = float(model.times[-1])
-    distributions = structure(model, reference, pairs=pairs, triplets=triplets, cutoff=cutoff,
-                              distance_histogram=distance_histogram, verbose=verbose)
+    distributions = structure(model, reference, pairs=pairs, triplets=triplets, cutoff=cutoff, verbose=verbose)
     metrics.update(structure_errors(distributions))
     metrics.update(structure_table(distributions))
     if model_potential is not None and reference_potential is not None:
@@ -71,8 +76,10 @@ def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | 
     return Evaluation(metrics, distributions)
 
 
-def _element_pairs(elements: list[str]) -> list[str]:
-    return [f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i:]]
+def _element_pairs(trajectory: Trajectory) -> list[str]:
+    """Every element pair that has atom pairs: a lone atom (the O of ethanol) has no partial g(r) of its own."""
+    elements, symbols = trajectory.elements, list(trajectory.symbols)
+    return [f"{a}-{b}" for i, a in enumerate(elements) for b in elements[i:] if a != b or symbols.count(a) > 1]
 
 
 def _element_triplets(elements: list[str]) -> list[str]:
@@ -80,23 +87,17 @@ def _element_triplets(elements: list[str]) -> list[str]:
 
 
 def structure(model: Trajectory, reference: Trajectory, *, pairs="all", triplets="all", cutoff=None,
-              distance_histogram: bool = False, verbose: bool = False) -> dict:
-    """RDFs (EGraFFBench's grid, :func:`egraff.analysis.compare_rdfs`) or, for an isolated molecule, h(r) of all
-    its atom pairs in g(r)'s place (under "rdf_total_*"), and ADFs at natural bond cutoffs, of both runs."""
+              verbose: bool = False) -> dict:
+    """RDFs on EGraFFBench's grid (:func:`egraff.analysis.compare_rdfs`: periodic systems, and isolated
+    molecules with no periodic images), total and per pair, and ADFs at natural bond cutoffs, of both runs."""
     from egraff.analysis.compare import compare_rdfs
-    from egraff.analysis.structure import ADF, DistanceHistogram
+    from egraff.analysis.structure import ADF
 
     arrays = {}
     elements = reference.elements
-    if distance_histogram:
-        histograms = [DistanceHistogram(t, r_max=MOLECULE_R_MAX, n_bins=int(MOLECULE_R_MAX / 0.05),
-                                        verbose=verbose).run().results for t in (model, reference)]
-        arrays.update({"rdf_total_r": histograms[0].bins, "rdf_total_g": histograms[0].hr,
-                       "rdf_total_g_ref": histograms[1].hr})
-    else:
-        chosen = _element_pairs(elements) if pairs == "all" else pairs
-        for key, entry in compare_rdfs(model, reference, pairs=chosen, verbose=verbose).items():
-            arrays.update({f"rdf_{key}_r": entry["r"], f"rdf_{key}_g": entry["g"], f"rdf_{key}_g_ref": entry["g_ref"]})
+    chosen = _element_pairs(reference) if pairs == "all" else pairs
+    for key, entry in compare_rdfs(model, reference, pairs=chosen, verbose=verbose).items():
+        arrays.update({f"rdf_{key}_r": entry["r"], f"rdf_{key}_g": entry["g"], f"rdf_{key}_g_ref": entry["g_ref"]})
     if triplets:
         chosen = _element_triplets(elements) if triplets == "all" else triplets
         model_adf, reference_adf = (ADF(t, chosen, cutoff=cutoff, verbose=verbose).run().results

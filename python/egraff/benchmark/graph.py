@@ -38,7 +38,6 @@ def plan_jobs(plan: BenchmarkPlan) -> Job:
                                              "rdf_threshold": RDF_THRESHOLDS.get(case.dataset, 3.0),
                                              "bond_criterion": case.dataset in MOLECULAR,
                                              "rdf_criterion": case.dataset not in ISOLATED_MOLECULES,
-                                             "distance_histogram": case.dataset in ISOLATED_MOLECULES,
                                              "diffusion": case.diffusion},
                                {"md": simulated, "model": exported, **data_deps}, label=label)
                 for step, job in (("train", trained), ("evaluate", evaluated), ("md", simulated),

@@ -209,8 +209,9 @@ def thermo_failure(log: Path, temperature: float, thermo_every=None, final_step:
 @job_step("analyze")
 def analyze_run(spec: dict, inputs: dict, directory: Path):
     """The model's trajectory against reference frames (:func:`egraff.analysis.evaluate.evaluate`): RDF/ADF
-    (WF, JSD) or, for an isolated molecule (``spec["distance_histogram"]``), its all-pairs distance histogram
-    h(r) under the same "rdf_total" keys; EV/FV with the teacher; stability; phases; diffusion."""
+    (WF, JSD; an isolated molecule's dump is not periodic, and its g(r) has no periodic images), Wright's
+    factor over all frames and before the failure; EV/FV with the teacher; stability (Fu et al.'s bond
+    criterion by default for a molecule); phases; diffusion."""
     from egraff.analysis import read_trajectory
     from egraff.analysis.evaluate import evaluate
     from egraff.data import write_extxyz
@@ -225,8 +226,7 @@ def analyze_run(spec: dict, inputs: dict, directory: Path):
     failure = (run["time_to_failure_ps"], run["failure_reason"]) if run["time_to_failure_ps"] is not None else None
     result = evaluate(model_traj, reference, requested_ps=run["requested_ps"], failure=failure,
                       model_potential=EGraFFCalculator(inputs["model"] / "model.pt") if teacher else None,
-                      reference_potential=teacher, distance_histogram=spec.get("distance_histogram", False),
-                      bond_criterion=spec.get("bond_criterion"), rdf_criterion=spec.get("rdf_criterion"),
+                      reference_potential=teacher, bond_criterion=spec.get("bond_criterion"), rdf_criterion=spec.get("rdf_criterion"),
                       rdf_threshold=spec.get("rdf_threshold", 3.0), phase_method=spec.get("phase_method"),
                       diffusion_coefficients=spec.get("diffusion", False))
     metrics = {"status": run["status"], "requested_ps": run["requested_ps"],

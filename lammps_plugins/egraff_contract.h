@@ -1,6 +1,6 @@
 /* The deployed-model contract as the plugin reads it: the version and the metadata keys
    (TorchScript extra files). The meaning of every key and the weights-digest rule are written once,
-   in python/egraff/deploy/contract.py; tests/test_contract.py checks that REQUIRED_KEYS equals its
+   in python/egraff/contract.py; tests/test_contract.py checks that REQUIRED_KEYS equals its
    REQUIRED_KEYS and that OPTIONAL_KEYS are among its OPTIONAL_KEYS, so a key cannot be renamed on
    one side only. */
 

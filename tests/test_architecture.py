@@ -2,9 +2,7 @@
 no circle and never points up a floor.
 
 The graph is built from the sources with ``ast`` (imports inside functions count: a lazy import is still a
-dependency). Its nodes are the packages and top-level modules of ``python/egraff``; ``deploy.contract`` (the
-deployed-model contract, which imports nothing of egraff) is a node of its own, below ``models``, which
-builds reference potentials directly against it.
+dependency). Its nodes are the packages and top-level modules of ``python/egraff``.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ SOURCES = Path(__file__).resolve().parents[1] / "python" / "egraff"
 
 #: what each floor may import: its own floor's nodes (without circles) and any lower floor's
 FLOORS = {
-    0: {"files", "processes", "config", "_runtime", "units", "progress", "deploy.contract"},
+    0: {"files", "processes", "config", "_runtime", "units", "progress", "contract"},
     1: {"exits", "lammps_adaptor", "jobs"},
     2: {"data", "models"},
     3: {"deploy", "analysis"},
@@ -36,8 +34,6 @@ def node(module: str) -> str | None:
     parts = module.split(".")[1:]
     if not parts:
         return None  # the egraff package itself: its version only
-    if parts[:2] == ["deploy", "contract"]:
-        return "deploy.contract"
     return parts[0]
 
 

@@ -212,11 +212,11 @@ def test_written_files_get_the_default_mode_not_mkstemps_private_one(tmp_path):
 
 def test_plugin_reads_the_contract_keys_python_writes():
     """The keys are declared for C++ in lammps_plugins/egraff_contract.h and for Python in
-    egraff.deploy.contract; they must be the same keys."""
+    egraff.contract; they must be the same keys."""
     import re
     from pathlib import Path
 
-    from egraff.deploy.contract import CONTRACT_VERSION, DIGEST_KEY, OPTIONAL_KEYS, REQUIRED_KEYS
+    from egraff.contract import CONTRACT_VERSION, DIGEST_KEY, OPTIONAL_KEYS, REQUIRED_KEYS
 
     header = (Path(__file__).resolve().parents[1] / "lammps_plugins" / "egraff_contract.h").read_text()
 

@@ -119,7 +119,7 @@ def export(
     upstream: str = typer.Option(None, "--from", help="nequip (.ckpt or .nequip.zip) or mace (.model file)"),
 ):
     """Write a deployed model file (TorchScript + metadata) for LAMMPS and the ASE calculator."""
-    from egraff.deploy.contract import DeployedModelError
+    from egraff.contract import DeployedModelError
     from egraff.deploy.export import CheckpointError, deploy, export_checkpoint
     from egraff.deploy.upstream import LOADERS, UpstreamModelError
     from egraff.exits import exit_statuses, write_failures

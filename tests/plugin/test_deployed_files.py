@@ -13,7 +13,7 @@ import torch
 
 from conftest import fcc_binary, lammps_error, run_lmp
 from egraff.deploy import DeployedModelError, load_deployed
-from egraff.deploy.contract import DIGEST_KEY, weights_digest
+from egraff.contract import DIGEST_KEY, weights_digest
 
 
 def plugin_error(model, names="Ar Kr") -> str:

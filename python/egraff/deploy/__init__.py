@@ -5,7 +5,7 @@ egraff checkpoints and upstream (nequip, MACE) models into it, and the ASE calcu
 does not pull in ASE, e3nn or the model packages.
 """
 
-from egraff.deploy.contract import (
+from egraff.contract import (
     CONTRACT_VERSION,
     DeployedPotential,
     DeployedModelError,

@@ -16,7 +16,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from egraff.data.graph import atoms_graph
-from egraff.deploy.contract import check_outputs, load_deployed
+from egraff.contract import check_outputs, load_deployed
 
 
 class EGraFFCalculator(Calculator):

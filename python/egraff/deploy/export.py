@@ -27,7 +27,7 @@ from typing import Tuple
 
 import torch
 
-from egraff.deploy.contract import DeployedPotential, ModelMetadata, is_torchscript_archive, save_deployed
+from egraff.contract import DeployedPotential, ModelMetadata, is_torchscript_archive, save_deployed
 from egraff.files import atomic_path
 
 CHECKPOINT_VERSION = 1

@@ -19,7 +19,7 @@ import os
 
 import torch
 
-from egraff.deploy.contract import is_torchscript_archive
+from egraff.contract import is_torchscript_archive
 from egraff.models.base import EnergyModel
 
 

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from egraff.deploy.contract import DeployedPotential, ModelMetadata
+from egraff.contract import DeployedPotential, ModelMetadata
 
 
 def _type_pair_matrix(values, num_types: int, name: str) -> torch.Tensor:

@@ -57,7 +57,7 @@ def crystal(directory: Path, cells: int) -> SystemSource:
     atoms = bulk("Ar", "fcc", a=5.4, cubic=True).repeat(cells)
     atoms.symbols[::3] = "Kr"
     atoms.rattle(0.05, seed=1)
-    return SystemSource(f"fcc{len(atoms)}", str(write_extxyz(directory / f"fcc{cells}.extxyz", [atoms])))
+    return SystemSource(name=f"fcc{len(atoms)}", file=str(write_extxyz(directory / f"fcc{cells}.extxyz", [atoms])))
 
 
 def steps_for(natoms: int, model: str) -> int:

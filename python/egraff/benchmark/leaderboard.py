@@ -2,7 +2,7 @@
 
 Static errors are recomputed here from each ``predictions.npz`` and structure errors from each
 ``distributions.npz`` (:mod:`egraff.benchmark.scores`); the CSV names those files (relative to the job
-root) so a reader — and ``tests/bench`` — can recompute those numbers. The rest (stability, Wright's
+root) so a reader — and ``tests/benchmark`` — can recompute those numbers. The rest (stability, Wright's
 factor over all frames and before the failure, EV/FV, phases, diffusion) is the analyze step's summary.
 """
 

@@ -145,7 +145,7 @@ def as_trajectory(source, timestep: float | None = None) -> Trajectory:
         return source
     if hasattr(source, "atoms") and hasattr(getattr(source, "atoms"), "universe"):
         return Trajectory.from_mdanalysis(source, timestep)
-    raise TypeError(f"cannot analyse a {type(source).__name__}; give an egraff Trajectory (read_trajectory) or an "
+    raise TypeError(f"cannot analyze a {type(source).__name__}; give an egraff Trajectory (read_trajectory) or an "
                     "MDAnalysis Universe or AtomGroup")
 
 

@@ -2,6 +2,8 @@
 
 #include "pair_egraff.h"
 
+#include "egraff_lammps_compat.h"
+
 #include "atom.h"
 #include "comm.h"
 #include "domain.h"
@@ -134,10 +136,10 @@ void PairEGraFF::settings(int narg, char **arg)
       else if (value == "cuda") device_request = DeviceRequest::CUDA;
       else error->all(FLERR, "pair_style egraff: unknown device '{}'; use auto, cpu or cuda", value);
     } else if (key == "threads") {
-      num_threads = utils::inumeric(FLERR, value, false, lmp);
+      num_threads = utils::inumeric(FLERR, value.c_str(), false, lmp);
       if (num_threads < 1) error->all(FLERR, "pair_style egraff: threads must be >= 1, got {}", value);
     } else if (key == "timing") {
-      report_timing = utils::logical(FLERR, value, false, lmp) == 1;
+      report_timing = egraff_compat::logical(FLERR, value, lmp);
     } else {
       error->all(FLERR, "pair_style egraff: unknown keyword '{}'; {}", key, usage);
     }
@@ -195,9 +197,9 @@ void PairEGraFF::load_model(const std::string &path)
   type_names = split_words(extra["type_names"]);
   if (type_names.empty())
     error->all(FLERR, "pair_coeff egraff: '{}' has no 'type_names' metadata", path);
-  r_max = utils::numeric(FLERR, extra["r_max"], false, lmp);
+  r_max = utils::numeric(FLERR, extra["r_max"].c_str(), false, lmp);
   if (!(r_max > 0.0)) error->all(FLERR, "pair_coeff egraff: '{}' has r_max = {} (must be > 0)", path, r_max);
-  num_layers = utils::inumeric(FLERR, extra["num_layers"], false, lmp);
+  num_layers = utils::inumeric(FLERR, extra["num_layers"].c_str(), false, lmp);
   if (num_layers < 1)
     error->all(FLERR, "pair_coeff egraff: '{}' has num_layers = {} (must be >= 1)", path, num_layers);
   model_dtype = extra["model_dtype"];
@@ -210,7 +212,7 @@ void PairEGraFF::load_model(const std::string &path)
       error->all(FLERR, "pair_coeff egraff: '{}' has {} pair_cutoffs, expected {} x {} = {}", path,
                  cut_words.size(), nt, nt, nt * nt);
     for (const auto &w : cut_words) {
-      const double c = utils::numeric(FLERR, w, false, lmp);
+      const double c = utils::numeric(FLERR, w.c_str(), false, lmp);
       if (c < 0.0 || c > r_max)
         error->all(FLERR, "pair_coeff egraff: '{}' has a pair cutoff {} outside [0, r_max = {}]", path, c, r_max);
       pair_cutoffs.push_back(c);
@@ -237,7 +239,7 @@ void PairEGraFF::coeff(int narg, char **arg)
 
   load_model(arg[2]);
 
-  const std::string known = utils::join_words(type_names, " ");
+  const std::string known = egraff_compat::join_words(type_names);
   type_map.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string name = arg[2 + itype];
@@ -311,12 +313,12 @@ void PairEGraFF::init_style()
                "reverse-communicated); remove 'newton off' or use mode map on 1 rank",
                mode_name(mode));
 
-  if (num_threads > 0) at::set_num_threads(num_threads);
+  // torch runs on its own OpenMP runtime (see egraff_plugin.cpp): give it LAMMPS's thread count
+  // (OMP_NUM_THREADS, -pk omp N) unless `threads N` asks for another
+  at::set_num_threads(num_threads > 0 ? num_threads : comm->nthreads);
 
-  int flags = NeighConst::REQ_FULL;
   ghostneigh = 0;
   if (mode == Mode::GHOSTMP) {
-    flags |= NeighConst::REQ_GHOST;
     ghostneigh = 1;
     // ghosts must cover the receptive field so every local atom sees a complete graph
     double cutmax = 0.0;
@@ -324,13 +326,13 @@ void PairEGraFF::init_style()
       for (int j = 1; j <= atom->ntypes; j++) cutmax = std::max(cutmax, std::sqrt(cut_edge_sq[i][j]));
     comm->cutghostuser = std::max(comm->cutghostuser, num_layers * cutmax + neighbor->skin);
   }
-  neighbor->add_request(this, flags);
+  egraff_compat::request_full_list(this, instance_me, neighbor, error, mode == Mode::GHOSTMP);
 
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
                    "mode {}, device {}, torch threads {}\n",
-                   model_path, type_names.size(), utils::join_words(type_names, " "), r_max, num_layers,
+                   model_path, type_names.size(), egraff_compat::join_words(type_names), r_max, num_layers,
                    model_dtype, mode_name(mode), device.str(), at::get_num_threads());
 }
 

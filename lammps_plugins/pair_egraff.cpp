@@ -162,11 +162,13 @@ void PairEGraFF::load_model(const std::string &path)
   if (device_request != DeviceRequest::CPU && torch::cuda::is_available() &&
       torch::cuda::device_count() > 0) {
     // one GPU per node-local rank, shared round-robin when there are more ranks than GPUs
-    MPI_Comm local;
     int local_rank = 0;
+#ifndef MPI_STUBS    // a serial LAMMPS (src/STUBS/mpi.h) has one rank and no MPI_Comm_split_type
+    MPI_Comm local;
     MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
+#endif
     device = torch::Device(torch::kCUDA, local_rank % (int) torch::cuda::device_count());
   } else if (device_request == DeviceRequest::CUDA) {
     error->all(FLERR, "pair_style egraff: device cuda requested, but the installed torch sees no CUDA GPU");

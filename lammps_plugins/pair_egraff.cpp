@@ -217,6 +217,11 @@ void PairEGraFF::settings(int narg, char **arg)
       if (value != "yes" && value != "no")
         error->all(FLERR, "pair_style egraff: timing must be yes or no, got '{}'", value);
       report_timing = value == "yes";
+#if !EGRAFF_HAS_PAIR_FINISH
+      if (report_timing)
+        error->all(FLERR, "pair_style egraff: timing yes needs LAMMPS 2 Aug 2023 or newer (Pair::finish), "
+                          "this is LAMMPS {}", EGRAFF_LAMMPS_NUM_VER);
+#endif
     } else if (key == "ghost_limit") {
       if (!parse_real(value, ghost_limit) || ghost_limit <= 0.0)
         error->all(FLERR,
@@ -235,11 +240,13 @@ void PairEGraFF::select_device()
   if (device_request != DeviceRequest::CPU && torch::cuda::is_available() &&
       torch::cuda::device_count() > 0) {
     // one GPU per node-local rank, shared round-robin when there are more ranks than GPUs
-    MPI_Comm local;
     int local_rank = 0;
+#ifndef MPI_STUBS    // a serial LAMMPS (src/STUBS/mpi.h) has one rank and no MPI_Comm_split_type
+    MPI_Comm local;
     MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
+#endif
     device = torch::Device(torch::kCUDA, local_rank % (int) torch::cuda::device_count());
   } else if (device_request == DeviceRequest::CUDA) {
     error->all(FLERR, "pair_style egraff: device cuda requested, but the installed torch sees no CUDA GPU");
@@ -304,7 +311,7 @@ PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
     if (split_words(extra[key]).empty()) missing.push_back(key);
   if (!missing.empty())
     error->all(FLERR, "pair_coeff egraff: '{}' lacks the metadata {}; write it with `egraff export`", path,
-               utils::join_words(missing, ", "));
+               egraff_compat::join_words(missing, ", "));
 
   m.type_names = split_words(extra["type_names"]);
   const std::set<std::string> unique(m.type_names.begin(), m.type_names.end());
@@ -393,7 +400,7 @@ void PairEGraFF::coeff(int narg, char **arg)
   model = load_model(arg[2]);
   model_loaded = true;
 
-  const std::string known = utils::join_words(model.type_names, " ");
+  const std::string known = egraff_compat::join_words(model.type_names, " ");
   type_map.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string name = arg[2 + itype];
@@ -530,12 +537,12 @@ void PairEGraFF::init_style()
                "reverse-communicated); remove 'newton off' or use mode map on 1 rank",
                mode_name(mode));
 
-  if (num_threads > 0) at::set_num_threads(num_threads);
+  // torch runs on its own OpenMP runtime (see egraff_plugin.cpp): give it LAMMPS's thread count
+  // (OMP_NUM_THREADS, -pk omp N) unless `threads N` asks for another
+  at::set_num_threads(num_threads > 0 ? num_threads : comm->nthreads);
 
-  int flags = NeighConst::REQ_FULL;
   ghostneigh = 0;
   if (mode == Mode::GHOSTMP) {
-    flags |= NeighConst::REQ_GHOST;
     ghostneigh = 1;
     // ghosts must cover the receptive field so every local atom sees a complete graph
     double cutmax = 0.0;
@@ -544,13 +551,13 @@ void PairEGraFF::init_style()
     comm->cutghostuser = std::max(comm->cutghostuser, model.num_layers * cutmax + neighbor->skin);
     check_ghost_shell(comm->cutghostuser, cutmax);
   }
-  neighbor->add_request(this, flags);
+  egraff_compat::request_full_list(this, instance_me, neighbor, error, mode == Mode::GHOSTMP);
 
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
                    "mode {}, device {}, torch threads {}\n",
-                   model.path, model.type_names.size(), utils::join_words(model.type_names, " "),
+                   model.path, model.type_names.size(), egraff_compat::join_words(model.type_names, " "),
                    model.r_max, model.num_layers, model.model_dtype, mode_name(mode), device.str(),
                    at::get_num_threads());
 }
@@ -803,6 +810,7 @@ void PairEGraFF::compute(int eflag, int vflag)
 /* `timing yes`: every rank joins the reduction, also one that owned no atoms and never called the
    model (returning early there would leave the others waiting forever). */
 
+#if EGRAFF_HAS_PAIR_FINISH
 void PairEGraFF::finish()
 {
   if (!report_timing) return;
@@ -818,3 +826,4 @@ void PairEGraFF::finish()
   t_graph = t_model = t_scatter = 0.0;
   n_calls = 0;
 }
+#endif

@@ -19,9 +19,17 @@
    evaluated on one graph.
 */
 
+// compiled into LAMMPS as a package, LAMMPS registers the style from this line
+#ifdef PAIR_CLASS
+// clang-format off
+PairStyle(egraff, LAMMPS_NS::PairEGraFF);
+// clang-format on
+#else
+
 #ifndef EGRAFF_PAIR_EGRAFF_H
 #define EGRAFF_PAIR_EGRAFF_H
 
+#include "egraff_lammps_compat.h"
 #include "pair.h"
 
 #include <torch/script.h>
@@ -42,7 +50,9 @@ class PairEGraFF : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+#if EGRAFF_HAS_PAIR_FINISH
   void finish() override;
+#endif
 
   enum class Mode { AUTO, MAP, GHOST, GHOSTMP };
   enum class DeviceRequest { AUTO, CPU, CUDA };
@@ -114,4 +124,5 @@ class PairEGraFF : public Pair {
 
 }    // namespace LAMMPS_NS
 
+#endif
 #endif

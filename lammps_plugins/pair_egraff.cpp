@@ -1056,7 +1056,7 @@ void PairEGraFF::check_deviation_path()
 
 void PairEGraFF::open_deviation_file()
 {
-  if (devi_path.empty() || devi_file) return;
+  if (devi_path.empty() || devi_open) return;
   std::string problem;
   if (comm->me == 0) {
     devi_file = fopen(devi_path.c_str(), "w");
@@ -1074,6 +1074,7 @@ void PairEGraFF::open_deviation_file()
   if (bad)
     error->all(FLERR, "pair_style egraff: cannot open the model-deviation file '{}': {}; give out_file a writable path",
                devi_path, problem);
+  devi_open = true;
   devi_row_step = -1;
 }
 
@@ -1081,6 +1082,7 @@ void PairEGraFF::close_deviation_file()
 {
   if (devi_file) fclose(devi_file);
   devi_file = nullptr;
+  devi_open = false;
 }
 
 /* One step with a committee: member 0 (or all, when their mean drives or the deviation is due)

@@ -135,7 +135,8 @@ class PairEGraFF : public Pair {
   Drive drive = Drive::FIRST;
   int committee_every = 1;
   std::string devi_path;    // model-deviation file; empty = none
-  FILE *devi_file = nullptr;
+  FILE *devi_file = nullptr;    // rank 0
+  bool devi_open = false;    // every rank: the file has been opened
   bigint devi_row_step = -1;    // step of the last row written (a run's setup repeats a step)
   bigint devi_step = -1;    // step the per-atom deviations below belong to
   int member_nmax = 0, member_ncol = 0;

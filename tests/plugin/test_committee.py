@@ -65,7 +65,8 @@ def box():
         lmp.close()
 
 
-def committee_script(files, *, style="", steps=10, every=5, extra=(), system=SYSTEM, md=MD):
+def committee_script(files, *, style="", runs=(5, 5), every=5, extra=(), system=SYSTEM, md=MD):
+    """Two runs by default: the second one's setup repeats the first one's last step."""
     lines = system + [
         f"pair_style egraff {style} committee {' '.join(str(f) for f in files[1:])} every {every} out_file devi.out",
         f"pair_coeff * * {files[0]} Ar Kr",
@@ -78,7 +79,7 @@ def committee_script(files, *, style="", steps=10, every=5, extra=(), system=SYS
         "thermo_style custom step pe " + " ".join(f"c_dev[{q + 1}]" for q in range(len(PVECTOR))),
         "thermo_modify format float %.17g",
         f"thermo {every}",
-        f"run {steps}",
+        *(f"run {steps}" for steps in runs),
     ]
     return "\n".join(lines) + "\n"
 
@@ -111,8 +112,8 @@ def reference_deviation(files, atoms):
 
 
 def read_deviation_file(path):
-    lines = path.read_text().splitlines()
-    return lines[0].lstrip("#").split(), np.array([[float(w) for w in line.split()] for line in lines[1:]])
+    """Header and rows, the rows read as DP-GEN reads them (numpy.loadtxt)."""
+    return path.read_text().splitlines()[0].lstrip("#").split(), np.loadtxt(path, ndmin=2)
 
 
 RUNS = [
@@ -135,7 +136,7 @@ def test_deviation_equals_numpy_statistics_of_each_files_forces(committees, box,
     assert f"mode {mode}" in result.stdout
     header, rows = read_deviation_file(tmp_path / "devi.out")
     assert header == list(FILE_COLUMNS)
-    assert rows[:, 0].tolist() == [0, 5, 10]  # `every 5`: exactly these steps
+    assert rows[:, 0].tolist() == [0, 5, 10]  # `every 5`: exactly these steps, once each
     thermo = {int(row[0]): np.array(row[2:]) for row in thermo_rows(result.stdout)}
     assert sorted(thermo) == [0, 5, 10]
     committee_calc = EGraFFCalculator(files, drive=drive)
@@ -169,7 +170,7 @@ def test_fix_halt_stops_at_the_first_step_past_the_threshold(committees, box, tm
     md = ["velocity all create 600.0 5151 loop geom", *MD[1:]]
     free = tmp_path / "free"
     free.mkdir()
-    result = run_lmp(committee_script(files, steps=20, every=1, system=lattice, md=md), free)
+    result = run_lmp(committee_script(files, runs=[20], every=1, system=lattice, md=md), free)
     assert result.returncode == 0, result.stdout[-3000:]
     sigma = np.array([reference_deviation(files, frame_atoms(read_dump(free / f"frame.{s}.dump"), box))[0]["max_devi_f"]
                       for s in range(21)])
@@ -179,7 +180,7 @@ def test_fix_halt_stops_at_the_first_step_past_the_threshold(committees, box, tm
     threshold = float(0.5 * (sigma[:stop].max() + sigma[stop]))
     halted = tmp_path / "halted"
     halted.mkdir()
-    result = run_lmp(committee_script(files, steps=20, every=1, system=lattice, md=md, extra=[
+    result = run_lmp(committee_script(files, runs=[20], every=1, system=lattice, md=md, extra=[
         "variable max_sigma_f equal c_dev[1]",
         f"fix stop all halt 1 v_max_sigma_f > {threshold!r} error continue"]), halted)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -6,8 +6,9 @@ ranks; `drive mean` moves the atoms with the members' mean; `fix halt` stops a r
 Committees of reference models with different parameters, so that every deviation is non-trivial
 and exactly computable: three Lennard-Jones files (strictly local), three two-layer message-passing
 files, and a mixed one with different cutoffs and receptive fields on one graph (LJ r_c 8.5 Å, one
-layer; message passing r_max 5 Å, two layers; a model without a cutoff of its own and per-pair
-cutoffs 4.5-6 Å, which counts every edge it is given).
+layer; message passing r_max 6 Å, two layers, so a receptive field of 12 Å that the ghost shell of
+member 0 alone would not cover; a model without a cutoff of its own and per-pair cutoffs 4.5-6 Å,
+which counts every edge it is given).
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def committees(model_dir):
           for k, s in enumerate([(1.0, 1.0), (1.04, 0.99), (0.95, 1.012)])]
     mp = [write_model(model_dir, f"mp_c{k}.pt", message_passing_toy, ["Ar", "Kr"], r_max=5.0, **p)
           for k, p in enumerate([{}, dict(gamma=0.45, beta=0.33), dict(gamma=0.56, alpha=[1.1, 1.2])])]
+    wide = write_model(model_dir, "mp_wide.pt", message_passing_toy, ["Ar", "Kr"], r_max=6.0, gamma=0.45)
     counter = write_model(model_dir, "counter_c.pt", edge_counter, (4.5, 5.0, 5.0, 6.0))
-    return {"lj": lj, "mp2": mp, "mixed": [lj[0], mp[1], counter]}
+    return {"lj": lj, "mp2": mp, "mixed": [lj[0], wide, counter]}
 
 
 @pytest.fixture(scope="module")

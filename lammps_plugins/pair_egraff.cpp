@@ -493,12 +493,8 @@ void PairEGraFF::coeff(int narg, char **arg)
   }
 
   for (int i = 1; i <= ntypes; i++)
-    for (int j = 1; j <= ntypes; j++) {
-      setflag[i][j] = 1;
-      const double cut = edge_cutoff(model, i, j);
-      cut_edge_sq[i][j] = cut * cut;
-    }
-  if (!committee_paths.empty()) load_committee();
+    for (int j = 1; j <= ntypes; j++) setflag[i][j] = 1;
+  load_committee();    // the edge cutoffs, from every member (member 0 alone without a committee)
 }
 
 /* The edge cutoff of model m between LAMMPS types itype (centre) and jtype; 0 for a NULL type. */
@@ -958,9 +954,10 @@ double population_std(const double *x, int K, int stride)
 
 }    // namespace
 
-/* Members 1..K-1 (from coeff(), or init_style() after a repeated pair_style): each must be a
-   different file for the elements of member 0. The graph takes the largest cutoff of any member for
-   each type pair; a member whose own cutoff is smaller somewhere sees only its edges. */
+/* Members 1..K-1, if any (from coeff(), or init_style() after a repeated pair_style): each must be
+   a different file for the elements of member 0. Then the edge cutoffs of each member and of the
+   graph, which takes the largest of any member for each type pair; a member whose own cutoff is
+   smaller somewhere sees only its edges. */
 
 void PairEGraFF::load_committee()
 {

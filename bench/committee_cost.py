@@ -33,8 +33,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from egraff.deploy.export import deploy  # noqa: E402
+from egraff.files import atomic_write_text  # noqa: E402
 from egraff.lammps_adaptor import start_lammps  # noqa: E402
 from egraff.models import build  # noqa: E402
+from plugin_overhead import crystal_md  # noqa: E402  (bench/, the script's directory)
 
 ARCHITECTURES = ("nequip", "mace")
 MEMBERS = 4
@@ -54,14 +56,7 @@ def step_ms(files: list[Path], every: int | None, cells: int, log: Path) -> tupl
     committee = "" if every is None else f"committee {' '.join(map(str, files[1:]))} every {every}"
     lmp = start_lammps(cmdargs=["-screen", "none", "-log", str(log), "-nocite"])
     try:
-        lmp.commands_list([
-            "units metal", "atom_style atomic", "atom_modify map yes",
-            "lattice fcc 5.4", f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 2 box",
-            "create_atoms 1 box", "set type 1 type/fraction 2 0.35 12345", "mass * 39.95",
-            "displace_atoms all random 0.1 0.1 0.1 4321 units box",
-            f"pair_style egraff {committee}", f"pair_coeff * * {files[0]} Ar Kr",
-            "velocity all create 60 8765 loop geom", "fix nve all nve", "timestep 0.002",
-            "neighbor 1.0 bin", "neigh_modify every 10 delay 0 check yes", "thermo 0",
+        lmp.commands_list(crystal_md(cells, f"pair_style egraff {committee}", files[0]) + [
             "run 30",  # warm-up: every member called at least 4 times (steps 0, 10, 20, 30)
         ])
         natoms = lmp.get_natoms()
@@ -97,9 +92,7 @@ def main():
     result = dict(benchmark="committee_cost", members=MEMBERS, threads=1, torch=torch.__version__,
                   machine=platform.machine(), cpu_count=os.cpu_count(), rows=rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    tmp_out.replace(args.out)
+    atomic_write_text(args.out, json.dumps(result, indent=2))
 
     table = Table(title=f"committee of {MEMBERS} vs one model, ms per MD step (1 thread)")
     for col in ("model", "atoms", "config", "repeat", "ms/step", "ratio", "model calls ratio"):

@@ -288,7 +288,7 @@ void PairEGraFF::settings(int narg, char **arg)
                committee_option, committee_option);
   if (!devi_path.empty()) check_deviation_path();
 
-  // compute pair egraff reads the committee's global deviations from pvector (see pvector_names)
+  // compute pair egraff reads the committee's global deviations from pvector (enum Deviation)
   delete[] pvector;
   pvector = nullptr;
   nextra = committee_paths.empty() ? 0 : NUM_DEVIATIONS;
@@ -942,13 +942,13 @@ constexpr Deviation FILE_COLUMNS[] = {MAX_V, MIN_V, AVG_V, MAX_F, MIN_F, AVG_F, 
 constexpr const char *FILE_HEADER[] = {"max_devi_v", "min_devi_v", "avg_devi_v", "max_devi_f",
                                        "min_devi_f", "avg_devi_f", "devi_e"};
 
-// population mean and standard deviation over the committee of x[k * stride], k = 0..K-1
-double population_std(const double *x, int K, int stride)
+// the population standard deviation of x[0..K-1], one value per committee member
+double population_std(const std::vector<double> &x)
 {
+  const double K = (double) x.size();
   double mean = 0.0, var = 0.0;
-  for (int k = 0; k < K; k++) mean += x[k * stride];
-  mean /= K;
-  for (int k = 0; k < K; k++) var += (x[k * stride] - mean) * (x[k * stride] - mean);
+  for (const double v : x) mean += v / K;
+  for (const double v : x) var += (v - mean) * (v - mean);
   return std::sqrt(var / K);
 }
 
@@ -1204,7 +1204,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
       for (int c = 0; c < 3; c++) var += (member_f[i][3 * k + c] - mean[c]) * (member_f[i][3 * k + c] - mean[c]);
     devi_f_atom[i] = std::sqrt(var / K);
     for (int k = 0; k < K; k++) energy[k] = outputs[k].node_energy.data_ptr<double>()[i];
-    devi_e_atom[i] = population_std(energy.data(), K, 1);
+    devi_e_atom[i] = population_std(energy);
     const double devi[2] = {devi_f_atom[i], devi_e_atom[i]};
     for (int q = 0; q < 2; q++) {
       local_max[q] = std::max(local_max[q], devi[q]);
@@ -1232,7 +1232,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
   double vmax = 0.0, vmin = INFINITY, vsq = 0.0;
   for (int c = 0; c < 9; c++) {
     for (int k = 0; k < K; k++) component[k] = total[6 * k + VOIGT_OF[c]] / natoms;
-    const double s = population_std(component.data(), K, 1);
+    const double s = population_std(component);
     vmax = std::max(vmax, s);
     vmin = std::min(vmin, s);
     vsq += s * s;
@@ -1241,7 +1241,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
   values[MIN_V] = vmin;
   values[AVG_V] = std::sqrt(vsq / 9.0);
   for (int k = 0; k < K; k++) energy[k] = total[6 * K + k] / natoms;
-  values[DEVI_E] = population_std(energy.data(), K, 1);
+  values[DEVI_E] = population_std(energy);
 
   // compute pair sums pvector over the ranks: rank 0 holds the values
   for (int q = 0; q < NUM_DEVIATIONS; q++) pvector[q] = comm->me == 0 ? values[q] : 0.0;

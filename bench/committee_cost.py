@@ -10,8 +10,10 @@ thread, NVE) on perturbed binary FCC crystals of 108 and 500 atoms:
 
 Each configuration runs after a warm-up (TorchScript's first calls), in two repeats, interleaved
 (repeat 1 of every configuration, then repeat 2), so that load from other jobs on the machine
-spreads over all of them. ratio = step time / the single model's step time in the same repeat and
-size; `calls_ratio` = 1 + (K - 1) / every is what the model calls alone would cost.
+spreads over all of them. Step times are wall time and this process's CPU time (LAMMPS runs in
+it on one thread; CPU time is less disturbed by other jobs on shared cores). ratio = step time /
+the single model's step time in the same repeat and size; `calls_ratio` = 1 + (K - 1) / every is
+what the model calls alone would cost.
 
 Usage: python bench/committee_cost.py [--sizes 3 5] [--out bench/results/committee_cost.json]
 """
@@ -51,8 +53,8 @@ def write_members(architecture: str, directory: Path) -> list[Path]:
     return files
 
 
-def step_ms(files: list[Path], every: int | None, cells: int, log: Path) -> tuple[float, int, int]:
-    """Milliseconds per MD step, the atom count and the steps timed."""
+def step_ms(files: list[Path], every: int | None, cells: int, log: Path) -> tuple[float, float, int, int]:
+    """Milliseconds per MD step (wall, CPU), the atom count and the steps timed."""
     committee = "" if every is None else f"committee {' '.join(map(str, files[1:]))} every {every}"
     lmp = start_lammps(cmdargs=["-screen", "none", "-log", str(log), "-nocite"])
     try:
@@ -61,9 +63,10 @@ def step_ms(files: list[Path], every: int | None, cells: int, log: Path) -> tupl
         ])
         natoms = lmp.get_natoms()
         steps = 40 if natoms < 300 else 20  # multiples of 10: `every 10` evaluates steps / 10 times
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         lmp.command(f"run {steps} pre no post no")
-        return 1000 * (time.perf_counter() - start) / steps, natoms, steps
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return 1000 * wall / steps, 1000 * cpu / steps, natoms, steps
     finally:
         lmp.close()
 
@@ -83,23 +86,25 @@ def main():
             for architecture, cells in ((a, c) for a in ARCHITECTURES for c in args.sizes):
                 single = None
                 for config, every in CONFIGS.items():
-                    ms, natoms, steps = step_ms(members[architecture], every, cells, Path(tmp) / "log.lammps")
-                    single = ms if every is None else single
+                    wall, cpu, natoms, steps = step_ms(members[architecture], every, cells, Path(tmp) / "log.lammps")
+                    single = (wall, cpu) if every is None else single
                     calls = 1.0 if every is None else 1.0 + (MEMBERS - 1) / every
                     rows.append(dict(model=architecture, natoms=natoms, config=config, repeat=repeat, steps=steps,
-                                     step_ms=ms, ratio=ms / single, calls_ratio=calls))
-                    console.log(f"repeat {repeat}: {architecture}, {natoms} atoms, {config}: {ms:.2f} ms/step")
+                                     step_ms=wall, step_cpu_ms=cpu, ratio=wall / single[0], cpu_ratio=cpu / single[1],
+                                     calls_ratio=calls))
+                    console.log(f"repeat {repeat}: {architecture}, {natoms} atoms, {config}: {wall:.2f} ms/step")
     result = dict(benchmark="committee_cost", members=MEMBERS, threads=1, torch=torch.__version__,
                   machine=platform.machine(), cpu_count=os.cpu_count(), rows=rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(result, indent=2))
 
     table = Table(title=f"committee of {MEMBERS} vs one model, ms per MD step (1 thread)")
-    for col in ("model", "atoms", "config", "repeat", "ms/step", "ratio", "model calls ratio"):
+    for col in ("model", "atoms", "config", "repeat", "ms/step", "CPU ms/step", "ratio", "CPU ratio",
+                "model calls ratio"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(r["model"], str(r["natoms"]), r["config"], str(r["repeat"]), f"{r['step_ms']:.2f}",
-                      f"{r['ratio']:.2f}", f"{r['calls_ratio']:.2f}")
+                      f"{r['step_cpu_ms']:.2f}", f"{r['ratio']:.2f}", f"{r['cpu_ratio']:.2f}", f"{r['calls_ratio']:.2f}")
     console.print(table)
     console.print(f"wrote {args.out}")
 

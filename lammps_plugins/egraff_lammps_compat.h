@@ -8,6 +8,7 @@
 #ifndef EGRAFF_LAMMPS_COMPAT_H
 #define EGRAFF_LAMMPS_COMPAT_H
 
+#include "comm.h"
 #include "error.h"
 #include "lammps.h"
 #include "neighbor.h"
@@ -27,6 +28,12 @@
 // Pair::finish(), called at the end of each run: not in 29 Sep 2021, in 2 Aug 2023 (the releases
 // between are unchecked).
 #define EGRAFF_HAS_PAIR_FINISH (EGRAFF_LAMMPS_NUM_VER >= 20230802)
+// 24 Mar 2022 (lammps/lammps#3148): comm->reverse_comm(Pair *) replaced comm->reverse_comm_pair().
+#define EGRAFF_HAS_COMM_OVERLOADS (EGRAFF_LAMMPS_NUM_VER >= 20220324)
+// 15 Sep 2022 (lammps/lammps#3369): the `fix pair` command and Pair::extract_peratom(), through
+// which it reads a pair style's per-atom values. Without them the committee's per-atom deviation
+// has no way out of the pair style (its global values still do: compute pair, out_file).
+#define EGRAFF_HAS_FIX_PAIR (EGRAFF_LAMMPS_NUM_VER >= 20220915)
 
 namespace egraff_compat {
 
@@ -69,6 +76,16 @@ inline void request_full_list(LAMMPS_NS::Pair *pair, int instance, LAMMPS_NS::Ne
   request->half = 0;
   request->full = 1;
   request->ghost = ghost ? 1 : 0;
+#endif
+}
+
+/* Sums `pair`'s pack_reverse_comm() values of ghost atoms onto their owners. */
+inline void reverse_comm(LAMMPS_NS::Comm *comm, LAMMPS_NS::Pair *pair)
+{
+#if EGRAFF_HAS_COMM_OVERLOADS
+  comm->reverse_comm(pair);
+#else
+  comm->reverse_comm_pair(pair);
 #endif
 }
 

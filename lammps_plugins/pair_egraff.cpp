@@ -292,6 +292,14 @@ void PairEGraFF::settings(int narg, char **arg)
                "...' (the further model files) or remove '{}'",
                committee_option, committee_option);
   if (!devi_path.empty()) check_deviation_path();
+#if !EGRAFF_HAS_FIX_PAIR
+  if (!committee_paths.empty() && comm->me == 0)
+    utils::logmesg(lmp,
+                   "pair_style egraff: this LAMMPS ({}) has no fix pair (LAMMPS 15 Sep 2022 or newer), "
+                   "so the committee's per-atom deviations cannot be dumped; the global ones are in "
+                   "compute pair egraff and out_file\n",
+                   EGRAFF_LAMMPS_NUM_VER);
+#endif
 
   // compute pair egraff reads the committee's global deviations from pvector (enum Deviation)
   delete[] pvector;
@@ -985,8 +993,8 @@ void PairEGraFF::load_committee()
       error->all(FLERR,
                  "pair_style egraff committee: '{}' is for the elements '{}', but the pair_coeff model "
                  "'{}' is for '{}'; every committee member must have the same type_names in the same order",
-                 path, utils::join_words(m.type_names, " "), model.path,
-                 utils::join_words(model.type_names, " "));
+                 path, egraff_compat::join_words(m.type_names, " "), model.path,
+                 egraff_compat::join_words(model.type_names, " "));
   }
   committee_loaded = committee_paths;
 
@@ -1027,7 +1035,7 @@ void PairEGraFF::init_committee()
     utils::logmesg(lmp,
                    "pair egraff: committee of {} models ({}), dynamics from {}, model deviation every "
                    "{} steps{}\n",
-                   committee_size(), utils::join_words(paths, " "),
+                   committee_size(), egraff_compat::join_words(paths, " "),
                    drive == Drive::MEAN ? "their mean" : "the first", committee_every,
                    devi_path.empty() ? std::string() : ", written to " + devi_path);
   }
@@ -1201,7 +1209,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
     const double *e_node = outputs[k].node_energy.data_ptr<double>();
     for (int i = 0; i < nlocal; i++) sums[6 * K + k] += e_node[i];
   }
-  if (mode != Mode::MAP) comm->reverse_comm(this);
+  if (mode != Mode::MAP) egraff_compat::reverse_comm(comm, this);
 
   double local_max[2] = {0.0, 0.0}, local_min[2] = {INFINITY, INFINITY};
   std::vector<double> energy(K);
@@ -1284,6 +1292,7 @@ void PairEGraFF::unpack_reverse_comm(int n, int *list, double *buf)
     for (int c = 0; c < ncol; c++) member_f[list[i]][c] += buf[m++];
 }
 
+#if EGRAFF_HAS_FIX_PAIR
 /* fix pair: `devi_f` and `devi_e`, the committee's sigma_F and sigma_E of each atom at the last
    step the deviation was taken. A fix pair that samples any other step would copy values that
    belong to other atoms (atoms are reordered between steps), so it is refused. */
@@ -1305,3 +1314,4 @@ void *PairEGraFF::extract_peratom(const char *name, int &ncol)
                name, update->ntimestep, committee_every, committee_every);
   return force_devi ? devi_f_atom : devi_e_atom;
 }
+#endif

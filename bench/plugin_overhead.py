@@ -46,17 +46,23 @@ def steps_for(natoms: int) -> int:
     return max(3, min(100, 400_000 // natoms))
 
 
+def crystal_md(cells: int, pair_style: str, model_path: Path) -> list[str]:
+    """LAMMPS commands for NVE of a perturbed Ar/Kr FCC crystal of 4 cells³ atoms with `pair_style`."""
+    return [
+        "units metal", "atom_style atomic", "atom_modify map yes",
+        "lattice fcc 5.4", f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 2 box",
+        "create_atoms 1 box", "set type 1 type/fraction 2 0.35 12345", "mass * 39.95",
+        "displace_atoms all random 0.1 0.1 0.1 4321 units box",
+        pair_style, f"pair_coeff * * {model_path} Ar Kr",
+        "velocity all create 60 8765 loop geom", "fix nve all nve", "timestep 0.002",
+        "neighbor 1.0 bin", "neigh_modify every 10 delay 0 check yes", "thermo 0",
+    ]
+
+
 def lammps_run(model_path: Path, cells: int, mode: str, log: Path) -> dict:
     lmp = start_lammps(cmdargs=["-screen", "none", "-log", str(log), "-nocite"])
     try:
-        lmp.commands_list([
-            "units metal", "atom_style atomic", "atom_modify map yes",
-            "lattice fcc 5.4", f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 2 box",
-            "create_atoms 1 box", "set type 1 type/fraction 2 0.35 12345", "mass * 39.95",
-            "displace_atoms all random 0.1 0.1 0.1 4321 units box",
-            f"pair_style egraff mode {mode} timing yes", f"pair_coeff * * {model_path} Ar Kr",
-            "velocity all create 60 8765 loop geom", "fix nve all nve", "timestep 0.002",
-            "neighbor 1.0 bin", "neigh_modify every 10 delay 0 check yes", "thermo 0",
+        lmp.commands_list(crystal_md(cells, f"pair_style egraff mode {mode} timing yes", model_path) + [
             "run 2",  # warm-up: TorchScript profiling calls, neighbour list allocation
         ])
         natoms = lmp.get_natoms()

@@ -22,6 +22,7 @@
 
 #include <mpi.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -111,7 +112,7 @@ bool parse_int(const std::string &text, long &value)
   return *end == '\0';
 }
 
-/* The weights digest of a deployed file (rule in python/egraff/deploy/contract.py): SHA-256 over
+/* The weights digest of a deployed file (rule in python/egraff/contract.py): SHA-256 over
    the records that hold the module's state — data.pkl, constants.pkl and the tensor storages under
    data/ and constants/ — in byte-wise name order, each as name, NUL, 8-byte little-endian length,
    bytes. Code and metadata are not part of it. */
@@ -136,6 +137,24 @@ std::string weights_digest(const std::string &path)
   return hash.hexdigest();
 }
 
+/* The virial of one edge, W = sum over its atoms of x F = -r_ij (x) dE/dr_ij, symmetrised, in
+   LAMMPS's order xx yy zz xy xz yz. */
+inline void edge_virial(const double *r, const double *g, double ve[6])
+{
+  ve[0] = -r[0] * g[0];
+  ve[1] = -r[1] * g[1];
+  ve[2] = -r[2] * g[2];
+  ve[3] = -0.5 * (r[0] * g[1] + r[1] * g[0]);
+  ve[4] = -0.5 * (r[0] * g[2] + r[2] * g[0]);
+  ve[5] = -0.5 * (r[1] * g[2] + r[2] * g[1]);
+}
+
+// The committee's global deviations, in the order of pvector (compute pair egraff: c_ID[1..10]).
+// _f: per-atom force deviation, _v: deviation of the virial per atom (9 components), devi_e:
+// deviation of the energy per atom (as DeePMD-kit's `dp model-devi`), _ae: per-atom energy deviation.
+constexpr int NUM_DEVIATIONS = 10;
+enum Deviation { MAX_F, MIN_F, AVG_F, MAX_V, MIN_V, AVG_V, DEVI_E, MAX_AE, MIN_AE, AVG_AE };
+
 }    // namespace
 
 PairEGraFF::PairEGraFF(LAMMPS *lmp) : Pair(lmp)
@@ -157,6 +176,11 @@ PairEGraFF::~PairEGraFF()
     memory->destroy(cutghost);
     memory->destroy(cut_edge_sq);
   }
+  close_deviation_file();
+  delete[] pvector;
+  memory->destroy(member_f);
+  memory->destroy(devi_f_atom);
+  memory->destroy(devi_e_atom);
 }
 
 void PairEGraFF::allocate()
@@ -185,16 +209,29 @@ const char *PairEGraFF::mode_name(Mode m) const
 }
 
 /* pair_style egraff [mode auto|map|ghost|ghostmp] [device auto|cpu|cuda] [threads N] [timing yes|no]
-                     [ghost_limit X] */
+                     [ghost_limit X] [committee m1.pt m2.pt ... [every N] [drive first|mean]
+                     [out_file F]] */
 
 void PairEGraFF::settings(int narg, char **arg)
 {
   const std::string usage =
       "expected: pair_style egraff [mode auto|map|ghost|ghostmp] [device auto|cpu|cuda] "
-      "[threads N] [timing yes|no] [ghost_limit X]";
+      "[threads N] [timing yes|no] [ghost_limit X] [committee m1.pt ... [every N] [drive first|mean] "
+      "[out_file F]]";
+  // a repeated pair_style command describes the committee afresh
+  committee_paths.clear();
+  committee_every = 1;
+  drive = Drive::FIRST;
+  close_deviation_file();
+  devi_path.clear();
+  std::string committee_option;    // a keyword that only a committee takes, if given
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
+    if (key == "committee") {
+      iarg = parse_committee(iarg + 1, narg, arg);
+      continue;
+    }
     if (iarg + 1 >= narg) error->all(FLERR, "pair_style egraff: keyword '{}' needs a value; {}", key, usage);
     const std::string value = arg[iarg + 1];
     if (key == "mode") {
@@ -217,17 +254,79 @@ void PairEGraFF::settings(int narg, char **arg)
       if (value != "yes" && value != "no")
         error->all(FLERR, "pair_style egraff: timing must be yes or no, got '{}'", value);
       report_timing = value == "yes";
+#if !EGRAFF_HAS_PAIR_FINISH
+      if (report_timing)
+        error->all(FLERR, "pair_style egraff: timing yes needs LAMMPS 2 Aug 2023 or newer (Pair::finish), "
+                          "this is LAMMPS {}", EGRAFF_LAMMPS_NUM_VER);
+#endif
     } else if (key == "ghost_limit") {
       if (!parse_real(value, ghost_limit) || ghost_limit <= 0.0)
         error->all(FLERR,
                    "pair_style egraff: ghost_limit must be a number > 0 (ghost atoms per local "
                    "atom), got '{}'",
                    value);
+    } else if (key == "every") {
+      long n = 0;
+      if (!parse_int(value, n) || n < 1 || n > MAXSMALLINT)
+        error->all(FLERR, "pair_style egraff: every must be a whole number of steps >= 1, got '{}'", value);
+      committee_every = (int) n;
+    } else if (key == "drive") {
+      if (value == "first") drive = Drive::FIRST;
+      else if (value == "mean") drive = Drive::MEAN;
+      else
+        error->all(FLERR,
+                   "pair_style egraff: unknown drive '{}'; use first (the pair_coeff model moves the "
+                   "atoms) or mean (the committee's mean does)",
+                   value);
+    } else if (key == "out_file") {
+      devi_path = value;
     } else {
       error->all(FLERR, "pair_style egraff: unknown keyword '{}'; {}", key, usage);
     }
+    if ((key == "every" || key == "drive" || key == "out_file") && committee_option.empty()) committee_option = key;
     iarg += 2;
   }
+  if (committee_paths.empty() && !committee_option.empty())
+    error->all(FLERR,
+               "pair_style egraff: keyword '{}' is for a committee of models; add 'committee m1.pt "
+               "...' (the further model files) or remove '{}'",
+               committee_option, committee_option);
+  if (!devi_path.empty()) check_deviation_path();
+#if !EGRAFF_HAS_FIX_PAIR
+  if (!committee_paths.empty() && comm->me == 0)
+    utils::logmesg(lmp,
+                   "pair_style egraff: this LAMMPS ({}) has no fix pair (LAMMPS 15 Sep 2022 or newer), "
+                   "so the committee's per-atom deviations cannot be dumped; the global ones are in "
+                   "compute pair egraff and out_file\n",
+                   EGRAFF_LAMMPS_NUM_VER);
+#endif
+
+  // compute pair egraff reads the committee's global deviations from pvector (enum Deviation)
+  delete[] pvector;
+  pvector = nullptr;
+  nextra = committee_paths.empty() ? 0 : NUM_DEVIATIONS;
+  if (nextra) {
+    pvector = new double[nextra];
+    std::fill(pvector, pvector + nextra, 0.0);
+  }
+}
+
+/* committee m1.pt m2.pt ...: the files up to the next keyword (or the end). Returns the index of
+   the word after them. */
+
+int PairEGraFF::parse_committee(int iarg, int narg, char **arg)
+{
+  static const std::set<std::string> keywords = {"mode",  "device", "threads",  "timing",   "ghost_limit",
+                                                 "every", "drive",  "out_file", "committee"};
+  if (!committee_paths.empty())
+    error->all(FLERR, "pair_style egraff: keyword 'committee' given twice; list all its files after one 'committee'");
+  while (iarg < narg && keywords.count(arg[iarg]) == 0) committee_paths.emplace_back(arg[iarg++]);
+  if (committee_paths.empty())
+    error->all(FLERR,
+               "pair_style egraff: 'committee' needs at least one model file after it (the pair_coeff "
+               "file is member 0, and a committee of one model has no deviation): pair_style egraff "
+               "committee m1.pt ...");
+  return iarg;
 }
 
 void PairEGraFF::select_device()
@@ -235,11 +334,13 @@ void PairEGraFF::select_device()
   if (device_request != DeviceRequest::CPU && torch::cuda::is_available() &&
       torch::cuda::device_count() > 0) {
     // one GPU per node-local rank, shared round-robin when there are more ranks than GPUs
-    MPI_Comm local;
     int local_rank = 0;
+#ifndef MPI_STUBS    // a serial LAMMPS (src/STUBS/mpi.h) has one rank and no MPI_Comm_split_type
+    MPI_Comm local;
     MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
+#endif
     device = torch::Device(torch::kCUDA, local_rank % (int) torch::cuda::device_count());
   } else if (device_request == DeviceRequest::CUDA) {
     error->all(FLERR, "pair_style egraff: device cuda requested, but the installed torch sees no CUDA GPU");
@@ -304,7 +405,7 @@ PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
     if (split_words(extra[key]).empty()) missing.push_back(key);
   if (!missing.empty())
     error->all(FLERR, "pair_coeff egraff: '{}' lacks the metadata {}; write it with `egraff export`", path,
-               utils::join_words(missing, ", "));
+               egraff_compat::join_words(missing, ", "));
 
   m.type_names = split_words(extra["type_names"]);
   const std::set<std::string> unique(m.type_names.begin(), m.type_names.end());
@@ -393,7 +494,7 @@ void PairEGraFF::coeff(int narg, char **arg)
   model = load_model(arg[2]);
   model_loaded = true;
 
-  const std::string known = utils::join_words(model.type_names, " ");
+  const std::string known = egraff_compat::join_words(model.type_names, " ");
   type_map.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string name = arg[2 + itype];
@@ -406,15 +507,18 @@ void PairEGraFF::coeff(int narg, char **arg)
     type_map[itype] = (int) (found - model.type_names.begin());
   }
 
-  const int nt = (int) model.type_names.size();
   for (int i = 1; i <= ntypes; i++)
-    for (int j = 1; j <= ntypes; j++) {
-      setflag[i][j] = 1;
-      double cut = 0.0;
-      if (type_map[i] >= 0 && type_map[j] >= 0)
-        cut = model.pair_cutoffs.empty() ? model.r_max : model.pair_cutoffs[type_map[i] * nt + type_map[j]];
-      cut_edge_sq[i][j] = cut * cut;
-    }
+    for (int j = 1; j <= ntypes; j++) setflag[i][j] = 1;
+  load_committee();    // the edge cutoffs, from every member (member 0 alone without a committee)
+}
+
+/* The edge cutoff of model m between LAMMPS types itype (centre) and jtype; 0 for a NULL type. */
+
+double PairEGraFF::edge_cutoff(const DeployedModel &m, int itype, int jtype) const
+{
+  if (type_map[itype] < 0 || type_map[jtype] < 0) return 0.0;
+  const size_t nt = m.type_names.size();
+  return m.pair_cutoffs.empty() ? m.r_max : m.pair_cutoffs[type_map[itype] * nt + type_map[jtype]];
 }
 
 /* The model must see every neighbour within the cutoff; LAMMPS leaves pairs out of the neighbour
@@ -449,7 +553,7 @@ void PairEGraFF::check_complete_neighbor_list()
    sides of each subdomain along each periodic direction (perpendicular widths, so triclinic boxes
    count right) and, along a non-periodic one, only at inner subdomain boundaries. */
 
-void PairEGraFF::check_ghost_shell(double ghost_cutoff, double cutmax)
+void PairEGraFF::check_ghost_shell(double ghost_cutoff, int num_layers, double cutmax)
 {
   const double *h = domain->h;    // xprd, yprd, zprd, yz, xz, xy
   const double volume = h[0] * h[1] * h[2];
@@ -470,8 +574,8 @@ void PairEGraFF::check_ghost_shell(double ghost_cutoff, double cutmax)
       "pair_style egraff mode ghostmp: the ghost shell is {:.4g} Angstrom wide (num_layers {} x "
       "cutoff {:.4g} + skin {:.4g}) around subdomains {:.4g} x {:.4g} x {:.4g} Angstrom wide, so "
       "the model evaluates about {:.0f} ghost atoms per local atom at every step",
-      ghost_cutoff, model.num_layers, cutmax, neighbor->skin, sub[0], sub[1], sub[2], ghosts_per_atom);
-  const std::string fix = model.num_layers == 1
+      ghost_cutoff, num_layers, cutmax, neighbor->skin, sub[0], sub[1], sub[2], ghosts_per_atom);
+  const std::string fix = num_layers == 1
       ? "use mode ghost or auto (the model is strictly local)"
       : "use mode map on 1 MPI rank, fewer MPI ranks or a larger box";
   if (ghosts_per_atom > ghost_limit)
@@ -483,6 +587,8 @@ void PairEGraFF::check_ghost_shell(double ghost_cutoff, double cutmax)
 void PairEGraFF::init_style()
 {
   if (!model_loaded) error->all(FLERR, "pair_style egraff: no model loaded; use pair_coeff * * model.pt El1 ...");
+  // pair_style repeated after pair_coeff with another committee
+  if (committee_paths != committee_loaded) load_committee();
   if (atom->tag_enable == 0) error->all(FLERR, "pair_style egraff requires atom IDs (atom_modify id yes)");
   if (strcmp(update->unit_style, "metal") != 0)
     error->all(FLERR, "pair_style egraff requires 'units metal' (egraff models use eV and Angstrom), not '{}'",
@@ -505,7 +611,7 @@ void PairEGraFF::init_style()
   const bool newton = force->newton_pair != 0;
   mode = mode_request;
   if (mode == Mode::AUTO) {
-    if (model.num_layers == 1 && newton) mode = Mode::GHOST;
+    if (max_num_layers() == 1 && newton) mode = Mode::GHOST;
     else if (nprocs == 1) mode = Mode::MAP;
     else if (newton) mode = Mode::GHOSTMP;
     else
@@ -519,40 +625,51 @@ void PairEGraFF::init_style()
                "pair_style egraff mode map works on 1 MPI rank only ({} ranks here); use mode "
                "ghostmp (or auto), or run on 1 rank",
                nprocs);
-  if (mode == Mode::GHOST && model.num_layers > 1)
-    error->all(FLERR,
-               "pair_style egraff mode ghost is exact only for strictly local models, and '{}' has "
-               "num_layers = {}; use mode ghostmp or map (or auto)",
-               model.path, model.num_layers);
+  for (int k = 0; k < committee_size(); k++)
+    if (mode == Mode::GHOST && member(k).num_layers > 1)
+      error->all(FLERR,
+                 "pair_style egraff mode ghost is exact only for strictly local models, and '{}' has "
+                 "num_layers = {}; use mode ghostmp or map (or auto)",
+                 member(k).path, member(k).num_layers);
   if ((mode == Mode::GHOST || mode == Mode::GHOSTMP) && !newton)
     error->all(FLERR,
                "pair_style egraff mode {} requires 'newton on' (ghost-atom forces are "
                "reverse-communicated); remove 'newton off' or use mode map on 1 rank",
                mode_name(mode));
 
-  if (num_threads > 0) at::set_num_threads(num_threads);
+  // torch runs on its own OpenMP runtime (see egraff_plugin.cpp): give it LAMMPS's thread count
+  // (OMP_NUM_THREADS, -pk omp N) unless `threads N` asks for another
+  at::set_num_threads(num_threads > 0 ? num_threads : comm->nthreads);
 
-  int flags = NeighConst::REQ_FULL;
   ghostneigh = 0;
   if (mode == Mode::GHOSTMP) {
-    flags |= NeighConst::REQ_GHOST;
     ghostneigh = 1;
-    // ghosts must cover the receptive field so every local atom sees a complete graph
-    double cutmax = 0.0;
-    for (int i = 1; i <= atom->ntypes; i++)
-      for (int j = 1; j <= atom->ntypes; j++) cutmax = std::max(cutmax, std::sqrt(cut_edge_sq[i][j]));
-    comm->cutghostuser = std::max(comm->cutghostuser, model.num_layers * cutmax + neighbor->skin);
-    check_ghost_shell(comm->cutghostuser, cutmax);
+    // ghosts must cover the receptive field (of every committee member) so every local atom sees
+    // a complete graph
+    int widest = 0;
+    double widest_cut = 0.0;
+    for (int k = 0; k < committee_size(); k++) {
+      const auto &cut_sq = member_cut_sq[k];
+      const double cutmax = std::sqrt(*std::max_element(cut_sq.begin(), cut_sq.end()));
+      if (member(k).num_layers * cutmax > member(widest).num_layers * widest_cut) {
+        widest = k;
+        widest_cut = cutmax;
+      }
+    }
+    const int layers = member(widest).num_layers;
+    comm->cutghostuser = std::max(comm->cutghostuser, layers * widest_cut + neighbor->skin);
+    check_ghost_shell(comm->cutghostuser, layers, widest_cut);
   }
-  neighbor->add_request(this, flags);
+  egraff_compat::request_full_list(this, instance_me, neighbor, error, mode == Mode::GHOSTMP);
 
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
                    "mode {}, device {}, torch threads {}\n",
-                   model.path, model.type_names.size(), utils::join_words(model.type_names, " "),
+                   model.path, model.type_names.size(), egraff_compat::join_words(model.type_names, " "),
                    model.r_max, model.num_layers, model.model_dtype, mode_name(mode), device.str(),
                    at::get_num_threads());
+  init_committee();
 }
 
 double PairEGraFF::init_one(int i, int j)
@@ -698,6 +815,7 @@ PairEGraFF::ModelOutput PairEGraFF::evaluate(DeployedModel &m, const std::vector
                "edge_forces) tensors; it does not follow the egraff contract",
                m.path, items.size());
   ModelOutput result{items[0].toTensor().detach(), items[1].toTensor().detach()};
+  const int64_t expected_edges = inputs[0].toTensor().size(0);    // a committee member may see fewer
   if (result.node_energy.scalar_type() != torch::kFloat64 || result.edge_forces.scalar_type() != torch::kFloat64)
     error->one(FLERR,
                "pair_style egraff: model '{}' returned node_energy of dtype {} and edge_forces of "
@@ -705,11 +823,11 @@ PairEGraFF::ModelOutput PairEGraFF::evaluate(DeployedModel &m, const std::vector
                m.path, c10::toString(result.node_energy.scalar_type()),
                c10::toString(result.edge_forces.scalar_type()));
   if (result.node_energy.dim() != 1 || result.node_energy.size(0) != num_nodes || result.edge_forces.dim() != 2 ||
-      result.edge_forces.size(0) != num_edges || result.edge_forces.size(1) != 3)
+      result.edge_forces.size(0) != expected_edges || result.edge_forces.size(1) != 3)
     error->one(FLERR,
                "pair_style egraff: model '{}' returned shapes {} and {}, expected [{}] and [{}, 3]; "
                "it does not follow the egraff contract",
-               m.path, shape_str(result.node_energy), shape_str(result.edge_forces), num_nodes, num_edges);
+               m.path, shape_str(result.node_energy), shape_str(result.edge_forces), num_nodes, expected_edges);
   result.node_energy = result.node_energy.to(torch::kCPU).contiguous();
   result.edge_forces = result.edge_forces.to(torch::kCPU).contiguous();
 
@@ -717,7 +835,7 @@ PairEGraFF::ModelOutput PairEGraFF::evaluate(DeployedModel &m, const std::vector
   const double *g = result.edge_forces.data_ptr<double>();
   double e_local = 0.0, g_sum = 0.0;
   for (int i = 0; i < atom->nlocal; i++) e_local += e_node[i];
-  for (int64_t k = 0; k < 3 * num_edges; k++) g_sum += g[k];
+  for (int64_t k = 0; k < 3 * expected_edges; k++) g_sum += g[k];
   if (!std::isfinite(e_local) || !std::isfinite(g_sum))
     error->one(FLERR,
                "pair_style egraff: model '{}' returned a non-finite energy or force at step {}; "
@@ -756,14 +874,8 @@ void PairEGraFF::tally_forces_and_virial(const ModelOutput &out)
     f[j][1] -= gk[1];
     f[j][2] -= gk[2];
     if (vflag_either) {
-      // W = sum over edges of x_i F_i + x_j F_j = -r_ij (x) dE/dr_ij, symmetrised
-      const double *r = &edge_vec[3 * k];
-      const double ve[6] = {-r[0] * gk[0],
-                            -r[1] * gk[1],
-                            -r[2] * gk[2],
-                            -0.5 * (r[0] * gk[1] + r[1] * gk[0]),
-                            -0.5 * (r[0] * gk[2] + r[2] * gk[0]),
-                            -0.5 * (r[1] * gk[2] + r[2] * gk[1])};
+      double ve[6];
+      edge_virial(&edge_vec[3 * k], gk, ve);
       for (int c = 0; c < 6; c++) v[c] += ve[c];
       if (vflag_atom) {
         // each edge's virial is shared equally by its two atoms, so the per-atom virials sum
@@ -782,6 +894,10 @@ void PairEGraFF::tally_forces_and_virial(const ModelOutput &out)
 void PairEGraFF::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  if (!committee.empty()) {
+    compute_committee();
+    return;
+  }
   // A rank that owns no atoms has no energy to count, and E_local = 0 gives zero forces.
   if (atom->nlocal == 0) return;
 
@@ -803,6 +919,7 @@ void PairEGraFF::compute(int eflag, int vflag)
 /* `timing yes`: every rank joins the reduction, also one that owned no atoms and never called the
    model (returning early there would leave the others waiting forever). */
 
+#if EGRAFF_HAS_PAIR_FINISH
 void PairEGraFF::finish()
 {
   if (!report_timing) return;
@@ -818,3 +935,383 @@ void PairEGraFF::finish()
   t_graph = t_model = t_scatter = 0.0;
   n_calls = 0;
 }
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+   Committee of models: pair_style egraff committee m1.pt ... [every N] [drive first|mean]
+   [out_file F] (pair_egraff.h, README.md)
+------------------------------------------------------------------------------------------------ */
+
+namespace {
+
+// the file's canonical name when it exists, so that one file cannot join a committee twice
+std::string canonical_path(const std::string &path)
+{
+  char *resolved = realpath(path.c_str(), nullptr);
+  if (!resolved) return path;
+  std::string canonical(resolved);
+  free(resolved);
+  return canonical;
+}
+
+// DeePMD-kit's model-deviation columns (`dp model-devi`: its LAMMPS pair style writes the first 7)
+constexpr Deviation FILE_COLUMNS[] = {MAX_V, MIN_V, AVG_V, MAX_F, MIN_F, AVG_F, DEVI_E};
+constexpr const char *FILE_HEADER[] = {"max_devi_v", "min_devi_v", "avg_devi_v", "max_devi_f",
+                                       "min_devi_f", "avg_devi_f", "devi_e"};
+
+// the population standard deviation of x[0..K-1], one value per committee member
+double population_std(const std::vector<double> &x)
+{
+  const double K = (double) x.size();
+  double mean = 0.0, var = 0.0;
+  for (const double v : x) mean += v / K;
+  for (const double v : x) var += (v - mean) * (v - mean);
+  return std::sqrt(var / K);
+}
+
+}    // namespace
+
+/* Members 1..K-1, if any (from coeff(), or init_style() after a repeated pair_style): each must be
+   a different file for the elements of member 0. Then the edge cutoffs of each member and of the
+   graph, which takes the largest of any member for each type pair; a member whose own cutoff is
+   smaller somewhere sees only its edges. */
+
+void PairEGraFF::load_committee()
+{
+  committee.clear();
+  committee_loaded.clear();
+  std::set<std::string> files = {canonical_path(model.path)};
+  for (const auto &path : committee_paths) {
+    if (!files.insert(canonical_path(path)).second)
+      error->all(FLERR,
+                 "pair_style egraff committee: '{}' is given twice (in the committee or as the "
+                 "pair_coeff model); every member must be a different model file",
+                 path);
+    committee.push_back(load_model(path));
+    const auto &m = committee.back();
+    if (m.type_names != model.type_names)
+      error->all(FLERR,
+                 "pair_style egraff committee: '{}' is for the elements '{}', but the pair_coeff model "
+                 "'{}' is for '{}'; every committee member must have the same type_names in the same order",
+                 path, egraff_compat::join_words(m.type_names, " "), model.path,
+                 egraff_compat::join_words(model.type_names, " "));
+  }
+  committee_loaded = committee_paths;
+
+  const int n = atom->ntypes + 1;
+  member_cut_sq.assign(committee_size(), std::vector<double>(n * n, 0.0));
+  member_subgraph.assign(committee_size(), false);
+  for (int i = 1; i < n; i++)
+    for (int j = 1; j < n; j++) {
+      cut_edge_sq[i][j] = 0.0;
+      for (int k = 0; k < committee_size(); k++) {
+        const double cut = edge_cutoff(member(k), i, j);
+        member_cut_sq[k][i * n + j] = cut * cut;
+        cut_edge_sq[i][j] = std::max(cut_edge_sq[i][j], cut * cut);
+      }
+    }
+  for (int k = 0; k < committee_size(); k++)
+    for (int i = 1; i < n; i++)
+      for (int j = 1; j < n; j++)
+        if (member_cut_sq[k][i * n + j] < cut_edge_sq[i][j]) member_subgraph[k] = true;
+}
+
+int PairEGraFF::max_num_layers()
+{
+  int layers = 0;
+  for (int k = 0; k < committee_size(); k++) layers = std::max(layers, member(k).num_layers);
+  return layers;
+}
+
+void PairEGraFF::init_committee()
+{
+  // each atom's force from each member, summed from ghosts onto owners
+  comm_reverse = committee.empty() ? 0 : 3 * committee_size();
+  if (committee.empty()) return;
+  open_deviation_file();
+  if (comm->me == 0) {
+    std::vector<std::string> paths = {model.path};
+    paths.insert(paths.end(), committee_paths.begin(), committee_paths.end());
+    utils::logmesg(lmp,
+                   "pair egraff: committee of {} models ({}), dynamics from {}, model deviation every "
+                   "{} steps{}\n",
+                   committee_size(), egraff_compat::join_words(paths, " "),
+                   drive == Drive::MEAN ? "their mean" : "the first", committee_every,
+                   devi_path.empty() ? std::string() : ", written to " + devi_path);
+  }
+}
+
+/* out_file: refused at pair_style time when it cannot be written, before anything is run. */
+
+void PairEGraFF::check_deviation_path()
+{
+  std::string problem;
+  if (comm->me == 0) {
+    const auto slash = devi_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : devi_path.substr(0, slash));
+    struct stat info;
+    if (stat(dir.c_str(), &info) != 0) problem = fmt::format("its directory '{}' does not exist", dir);
+    else if (!S_ISDIR(info.st_mode)) problem = fmt::format("'{}' is not a directory", dir);
+    else if (access(dir.c_str(), W_OK | X_OK) != 0) problem = fmt::format("its directory '{}' is not writable", dir);
+    else if (stat(devi_path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) problem = "it is a directory";
+    else if (access(devi_path.c_str(), F_OK) == 0 && access(devi_path.c_str(), W_OK) != 0)
+      problem = "it exists and is not writable";
+  }
+  int bad = problem.empty() ? 0 : 1;
+  MPI_Bcast(&bad, 1, MPI_INT, 0, world);
+  if (bad)
+    error->all(FLERR,
+               "pair_style egraff: cannot write the model-deviation file '{}': {}; give out_file a "
+               "path in a writable directory",
+               devi_path, problem);
+}
+
+/* Opened (and its header written) by rank 0 at the first run, then kept open: later runs append. */
+
+void PairEGraFF::open_deviation_file()
+{
+  if (devi_path.empty() || devi_open) return;
+  std::string problem;
+  if (comm->me == 0) {
+    devi_file = fopen(devi_path.c_str(), "w");
+    if (!devi_file) {
+      problem = utils::getsyserror();
+    } else {
+      std::string header = fmt::format("#{:>11}", "step");
+      for (const char *name : FILE_HEADER) header += fmt::format(" {:>23}", name);
+      fputs((header + "\n").c_str(), devi_file);
+      fflush(devi_file);
+    }
+  }
+  int bad = problem.empty() ? 0 : 1;
+  MPI_Bcast(&bad, 1, MPI_INT, 0, world);
+  if (bad)
+    error->all(FLERR, "pair_style egraff: cannot open the model-deviation file '{}': {}; give out_file a writable path",
+               devi_path, problem);
+  devi_open = true;
+  devi_row_step = -1;
+}
+
+void PairEGraFF::close_deviation_file()
+{
+  if (devi_file) fclose(devi_file);
+  devi_file = nullptr;
+  devi_open = false;
+}
+
+/* One step with a committee: member 0 (or all, when their mean drives or the deviation is due)
+   on the graph; the driving forces tallied; the deviation on every `every`-th step. */
+
+void PairEGraFF::compute_committee()
+{
+  const int K = committee_size();
+  const bool deviation_due = update->ntimestep % committee_every == 0;
+  const int evaluated = (drive == Drive::MEAN || deviation_due) ? K : 1;
+  std::vector<ModelOutput> outputs;
+  if (atom->nlocal > 0) {
+    auto t0 = Clock::now();
+    build_graph();
+    t_graph += seconds_since(t0);
+
+    t0 = Clock::now();
+    const auto inputs = graph_inputs();
+    for (int k = 0; k < evaluated; k++) outputs.push_back(evaluate_member(k, inputs));
+    t_model += seconds_since(t0);
+    n_calls++;
+
+    t0 = Clock::now();
+    if (drive == Drive::MEAN) {
+      ModelOutput mean{outputs[0].node_energy.clone(), outputs[0].edge_forces.clone()};
+      for (int k = 1; k < K; k++) {
+        mean.node_energy += outputs[k].node_energy;
+        mean.edge_forces += outputs[k].edge_forces;
+      }
+      mean.node_energy /= K;
+      mean.edge_forces /= K;
+      tally_energy(mean);
+      tally_forces_and_virial(mean);
+    } else {
+      tally_energy(outputs[0]);
+      tally_forces_and_virial(outputs[0]);
+    }
+    t_scatter += seconds_since(t0);
+  }
+  // collective: every rank joins, also one that owns no atoms
+  if (deviation_due) committee_deviation(outputs);
+}
+
+/* Member k on the graph; a member with smaller cutoffs than the graph's is given only the edges
+   inside its own, and its edge forces are returned on the whole graph (zero on the other edges). */
+
+PairEGraFF::ModelOutput PairEGraFF::evaluate_member(int k, const std::vector<torch::jit::IValue> &inputs)
+{
+  if (!member_subgraph[k]) return evaluate(member(k), inputs);
+  const int n = atom->ntypes + 1;
+  const int *type = atom->type;
+  const double *cut_sq = member_cut_sq[k].data();
+  const int64_t *src = edge_index.data();
+  const int64_t *dst = src + num_edges;
+  std::vector<int64_t> inside;
+  for (int64_t e = 0; e < num_edges; e++) {
+    const double *r = &edge_vec[3 * e];
+    if (r[0] * r[0] + r[1] * r[1] + r[2] * r[2] < cut_sq[type[src[e]] * n + type[dst[e]]]) inside.push_back(e);
+  }
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto selected = torch::from_blob(inside.data(), {(int64_t) inside.size()}, i64);
+  const auto on_device = selected.to(device);
+  auto edge_vectors = inputs[0].toTensor().detach().index_select(0, on_device);
+  edge_vectors.requires_grad_(true);
+  ModelOutput out =
+      evaluate(member(k), {edge_vectors, inputs[1].toTensor().index_select(1, on_device), inputs[2], inputs[3]});
+  out.edge_forces = torch::zeros({num_edges, 3}, torch::TensorOptions().dtype(torch::kFloat64))
+                        .index_copy_(0, selected, out.edge_forces);
+  return out;
+}
+
+/* The model deviation of this step from the outputs of all K members (none on a rank without
+   atoms): per-member atom forces (ghost contributions reverse-communicated to their owners) and
+   virials, then sigma_F and sigma_E of each local atom, reduced over all ranks. */
+
+void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
+{
+  const int K = committee_size();
+  const int ncol = 3 * K;
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  if (atom->nmax > member_nmax || (member_f && member_ncol != ncol)) {
+    member_nmax = atom->nmax;
+    member_ncol = ncol;
+    memory->destroy(member_f);
+    memory->create(member_f, member_nmax, ncol, "pair:member_f");
+    memory->grow(devi_f_atom, member_nmax, "pair:devi_f_atom");
+    memory->grow(devi_e_atom, member_nmax, "pair:devi_e_atom");
+  }
+  for (int i = 0; i < nall; i++)
+    for (int c = 0; c < ncol; c++) member_f[i][c] = 0.0;
+
+  // local sums: [0, 6K) virials, [6K, 7K) energies, then sigma_F and sigma_E of the atoms
+  std::vector<double> sums(7 * K + 2, 0.0);
+  const int64_t *src = edge_index.data();
+  const int64_t *dst = src + num_edges;
+  for (int k = 0; k < (int) outputs.size(); k++) {
+    const double *g = outputs[k].edge_forces.data_ptr<double>();
+    for (int64_t e = 0; e < num_edges; e++) {
+      const double *ge = g + 3 * e;
+      double *fi = member_f[src[e]] + 3 * k, *fj = member_f[dst[e]] + 3 * k;
+      double ve[6];
+      edge_virial(&edge_vec[3 * e], ge, ve);
+      for (int c = 0; c < 3; c++) {
+        fi[c] += ge[c];
+        fj[c] -= ge[c];
+      }
+      for (int c = 0; c < 6; c++) sums[6 * k + c] += ve[c];
+    }
+    const double *e_node = outputs[k].node_energy.data_ptr<double>();
+    for (int i = 0; i < nlocal; i++) sums[6 * K + k] += e_node[i];
+  }
+  if (mode != Mode::MAP) egraff_compat::reverse_comm(comm, this);
+
+  double local_max[2] = {0.0, 0.0}, local_min[2] = {INFINITY, INFINITY};
+  std::vector<double> energy(K);
+  for (int i = 0; i < nlocal; i++) {
+    double mean[3] = {0.0, 0.0, 0.0}, var = 0.0;
+    for (int k = 0; k < K; k++)
+      for (int c = 0; c < 3; c++) mean[c] += member_f[i][3 * k + c] / K;
+    for (int k = 0; k < K; k++)
+      for (int c = 0; c < 3; c++) var += (member_f[i][3 * k + c] - mean[c]) * (member_f[i][3 * k + c] - mean[c]);
+    devi_f_atom[i] = std::sqrt(var / K);
+    for (int k = 0; k < K; k++) energy[k] = outputs[k].node_energy.data_ptr<double>()[i];
+    devi_e_atom[i] = population_std(energy);
+    const double devi[2] = {devi_f_atom[i], devi_e_atom[i]};
+    for (int q = 0; q < 2; q++) {
+      local_max[q] = std::max(local_max[q], devi[q]);
+      local_min[q] = std::min(local_min[q], devi[q]);
+      sums[7 * K + q] += devi[q];
+    }
+  }
+  double global_max[2], global_min[2];
+  std::vector<double> total(sums.size());
+  MPI_Allreduce(local_max, global_max, 2, MPI_DOUBLE, MPI_MAX, world);
+  MPI_Allreduce(local_min, global_min, 2, MPI_DOUBLE, MPI_MIN, world);
+  MPI_Allreduce(sums.data(), total.data(), (int) sums.size(), MPI_DOUBLE, MPI_SUM, world);
+  const double natoms = std::max(1.0, (double) atom->natoms);
+
+  double values[NUM_DEVIATIONS];
+  values[MAX_F] = global_max[0];
+  values[MIN_F] = global_min[0];
+  values[AVG_F] = total[7 * K] / natoms;
+  values[MAX_AE] = global_max[1];
+  values[MIN_AE] = global_min[1];
+  values[AVG_AE] = total[7 * K + 1] / natoms;
+  // virial per atom of each member as a full 3x3 tensor (DeePMD-kit's 9 components)
+  constexpr int VOIGT_OF[9] = {0, 3, 4, 3, 1, 5, 4, 5, 2};
+  std::vector<double> component(K);
+  double vmax = 0.0, vmin = INFINITY, vsq = 0.0;
+  for (int c = 0; c < 9; c++) {
+    for (int k = 0; k < K; k++) component[k] = total[6 * k + VOIGT_OF[c]] / natoms;
+    const double s = population_std(component);
+    vmax = std::max(vmax, s);
+    vmin = std::min(vmin, s);
+    vsq += s * s;
+  }
+  values[MAX_V] = vmax;
+  values[MIN_V] = vmin;
+  values[AVG_V] = std::sqrt(vsq / 9.0);
+  for (int k = 0; k < K; k++) energy[k] = total[6 * K + k] / natoms;
+  values[DEVI_E] = population_std(energy);
+
+  // compute pair sums pvector over the ranks: rank 0 holds the values
+  for (int q = 0; q < NUM_DEVIATIONS; q++) pvector[q] = comm->me == 0 ? values[q] : 0.0;
+  devi_step = update->ntimestep;
+  if (devi_file && devi_row_step != update->ntimestep) write_deviation_row(values);
+}
+
+void PairEGraFF::write_deviation_row(const double *values)
+{
+  std::string row = fmt::format("{:>12}", update->ntimestep);
+  for (const Deviation column : FILE_COLUMNS) row += fmt::format(" {:>23.16e}", values[column]);
+  fputs((row + "\n").c_str(), devi_file);
+  fflush(devi_file);
+  devi_row_step = update->ntimestep;
+}
+
+int PairEGraFF::pack_reverse_comm(int n, int first, double *buf)
+{
+  const int ncol = 3 * committee_size();
+  int m = 0;
+  for (int i = first; i < first + n; i++)
+    for (int c = 0; c < ncol; c++) buf[m++] = member_f[i][c];
+  return m;
+}
+
+void PairEGraFF::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  const int ncol = 3 * committee_size();
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < ncol; c++) member_f[list[i]][c] += buf[m++];
+}
+
+#if EGRAFF_HAS_FIX_PAIR
+/* fix pair: `devi_f` and `devi_e`, the committee's sigma_F and sigma_E of each atom at the last
+   step the deviation was taken. A fix pair that samples any other step would copy values that
+   belong to other atoms (atoms are reordered between steps), so it is refused. */
+
+void *PairEGraFF::extract_peratom(const char *name, int &ncol)
+{
+  ncol = 0;
+  const bool force_devi = strcmp(name, "devi_f") == 0;
+  if (!force_devi && strcmp(name, "devi_e") != 0) return nullptr;
+  if (committee_paths.empty())
+    error->all(FLERR,
+               "pair_style egraff has the per-atom model deviation '{}' only with a committee: "
+               "pair_style egraff committee m1.pt ...",
+               name);
+  if (update->whichflag != 0 && devi_step != update->ntimestep)
+    error->all(FLERR,
+               "pair_style egraff: the per-atom model deviation '{}' is read at step {}, but the "
+               "committee deviation is taken every {} steps; give fix pair an N that is a multiple of {}",
+               name, update->ntimestep, committee_every, committee_every);
+  return force_devi ? devi_f_atom : devi_e_atom;
+}
+#endif

@@ -17,11 +17,31 @@
    -> evaluate(model, inputs) (one call, its output checked against the contract) -> tally energy,
    forces and virial. evaluate() takes the model as an argument, so several deployed files can be
    evaluated on one graph.
+
+   Committee (`pair_style egraff committee m1.pt m2.pt ...`, README.md): the pair_coeff file is
+   member 0 and the pair_style files members 1..K-1, all for the same elements. They share one graph,
+   built with the largest cutoff of any member (a member with smaller cutoffs sees the subset of
+   edges inside its own). Member 0 (or, with `drive mean`, the members' mean) drives the dynamics;
+   every `every` steps all members are evaluated and the model deviation is taken from their
+   forces, after the forces on ghost atoms are reverse-communicated to their owners:
+   sigma_F,i = sqrt(mean_k |F_i^k - mean_k F_i^k|^2) and sigma_E,i the same of the atom energies
+   (population statistics over the members, as DeePMD-kit), reduced over the local atoms of all
+   ranks. It is exposed as the pair's pvector (`compute pair egraff`), per-atom arrays for `fix pair`
+   (extract_peratom: devi_f, devi_e; LAMMPS >= 15 Sep 2022), and a file in DeePMD-kit's
+   model-deviation layout.
 */
+
+// compiled into LAMMPS as a package, LAMMPS registers the style from this line
+#ifdef PAIR_CLASS
+// clang-format off
+PairStyle(egraff, LAMMPS_NS::PairEGraFF);
+// clang-format on
+#else
 
 #ifndef EGRAFF_PAIR_EGRAFF_H
 #define EGRAFF_PAIR_EGRAFF_H
 
+#include "egraff_lammps_compat.h"
 #include "pair.h"
 
 #include <torch/script.h>
@@ -42,10 +62,18 @@ class PairEGraFF : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+#if EGRAFF_HAS_PAIR_FINISH
   void finish() override;
+#endif
+#if EGRAFF_HAS_FIX_PAIR
+  void *extract_peratom(const char *, int &) override;
+#endif
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
 
   enum class Mode { AUTO, MAP, GHOST, GHOSTMP };
   enum class DeviceRequest { AUTO, CPU, CUDA };
+  enum class Drive { FIRST, MEAN };    // committee: which forces move the atoms
 
   // One deployed file: its TorchScript module and the metadata the plugin uses.
   struct DeployedModel {
@@ -101,7 +129,7 @@ class PairEGraFF : public Pair {
   void check_weights_digest(const std::string &path, const std::string &expected);
   const char *mode_name(Mode) const;
   void check_complete_neighbor_list();
-  void check_ghost_shell(double ghost_cutoff, double cutmax);
+  void check_ghost_shell(double ghost_cutoff, int num_layers, double cutmax);
   int owner_of(int j);
 
   // one force evaluation: build the graph, evaluate the model on it, tally its output
@@ -110,8 +138,42 @@ class PairEGraFF : public Pair {
   ModelOutput evaluate(DeployedModel &m, const std::vector<torch::jit::IValue> &inputs);
   void tally_energy(const ModelOutput &out);
   void tally_forces_and_virial(const ModelOutput &out);
+
+  // committee (see the top of this file); member 0 is `model`, members 1..K-1 are `committee`
+  std::vector<std::string> committee_paths;    // as given to pair_style
+  std::vector<std::string> committee_loaded;    // the paths `committee` was loaded from
+  std::vector<DeployedModel> committee;
+  std::vector<std::vector<double>> member_cut_sq;    // [k][itype * (ntypes+1) + jtype]
+  std::vector<bool> member_subgraph;    // member k's cutoffs are smaller than the graph's somewhere
+  Drive drive = Drive::FIRST;
+  int committee_every = 1;
+  std::string devi_path;    // model-deviation file; empty = none
+  FILE *devi_file = nullptr;    // rank 0
+  bool devi_open = false;    // every rank: the file has been opened
+  bigint devi_row_step = -1;    // step of the last row written (a run's setup repeats a step)
+  bigint devi_step = -1;    // step the per-atom deviations below belong to
+  int member_nmax = 0, member_ncol = 0;
+  double **member_f = nullptr;    // [atom][3 k + c]: force on the atom from member k
+  double *devi_f_atom = nullptr;    // sigma_F of each local atom
+  double *devi_e_atom = nullptr;    // sigma_E of each local atom
+
+  int committee_size() const { return 1 + (int) committee.size(); }
+  DeployedModel &member(int k) { return k == 0 ? model : committee[k - 1]; }
+  int parse_committee(int iarg, int narg, char **arg);
+  double edge_cutoff(const DeployedModel &m, int itype, int jtype) const;
+  void load_committee();
+  int max_num_layers();
+  void init_committee();
+  void check_deviation_path();
+  void open_deviation_file();
+  void close_deviation_file();
+  void compute_committee();
+  ModelOutput evaluate_member(int k, const std::vector<torch::jit::IValue> &inputs);
+  void committee_deviation(const std::vector<ModelOutput> &outputs);
+  void write_deviation_row(const double *values);
 };
 
 }    // namespace LAMMPS_NS
 
+#endif
 #endif

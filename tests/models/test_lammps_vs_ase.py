@@ -17,6 +17,8 @@ from conftest import assert_lammps_error, read_dump, run_lmp, thermo_rows
 from .conftest import crystal, lammps_data, lammps_script, molecule
 
 SYSTEMS = {"crystal": (crystal, True), "molecule": (molecule, False)}
+# the plugin on the CPU and, when torch sees a CUDA GPU, on the GPU
+pytestmark = pytest.mark.usefixtures("plugin_device")
 
 
 @pytest.mark.parametrize("nprocs", [1, pytest.param(2, marks=pytest.mark.mpi)])

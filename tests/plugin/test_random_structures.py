@@ -71,7 +71,17 @@ def random_structure(seed: int) -> Structure:
     return Structure(cell, positions, ids, types, elements)
 
 
+def write_structures(directory) -> list[Structure]:
+    """The structures of SEEDS, each as s<k>.data in ``directory``."""
+    structures = [random_structure(seed) for seed in SEEDS]
+    for k, s in enumerate(structures):
+        (directory / f"s{k}.data").write_text(s.data_file())
+    return structures
+
+
 def lammps_script(structures: list[Structure], model, mode: str) -> str:
+    """One input for all structures: a thermo row and a dump s<k>.dump each (dumped during the run:
+    LAMMPS 29 Sep 2021 refuses write_dump of per-atom computes after one)."""
     lines = []
     for k, s in enumerate(structures):
         lines += [
@@ -79,8 +89,9 @@ def lammps_script(structures: list[Structure], model, mode: str) -> str:
             # small cells make ghostmp evaluate hundreds of ghost copies per atom: allowed here
             f"pair_style egraff mode {mode} ghost_limit 5000", f"pair_coeff * * {model} {' '.join(s.elements)}",
             "compute pe all pe/atom", "compute pv all pressure NULL virial",
-            "thermo_style custom step pe c_pv[*]", "thermo_modify format float %23.16e", "run 0",
-            f"write_dump all custom s{k}.dump id fx fy fz c_pe modify sort id format float %23.16e",
+            "thermo_style custom step pe c_pv[*]", "thermo_modify format float %23.16e",
+            f"dump d all custom 1 s{k}.dump id fx fy fz c_pe", "dump_modify d sort id format float %23.16e",
+            "run 0",
         ]
     return "\n".join(lines) + "\n"
 
@@ -97,13 +108,17 @@ def assert_close(ours, ref, what, rel=1e-10):
                                            pytest.param(2, {"lj": "ghost", "mp2": "ghostmp"}, marks=pytest.mark.mpi)])
 @pytest.mark.parametrize("model", ["lj", "mp2"])
 def test_lammps_equals_ase_on_random_structures(request, tmp_path, model, nprocs, modes):
+    path = request.getfixturevalue(f"{model}_file")
+    structures = write_structures(tmp_path)
+    result = run_lmp(lammps_script(structures, path, modes[model]), tmp_path, nprocs=nprocs, timeout=120)
+    assert_lammps_equals_ase(result, structures, path, tmp_path)
+
+
+def assert_lammps_equals_ase(result, structures: list[Structure], path, directory) -> None:
+    """The run of lammps_script in ``directory`` gave the ASE calculator's energies, per-atom
+    energies, forces and virial for every structure."""
     from egraff.deploy import EGraFFCalculator
 
-    path = request.getfixturevalue(f"{model}_file")
-    structures = [random_structure(seed) for seed in SEEDS]
-    for k, s in enumerate(structures):
-        (tmp_path / f"s{k}.data").write_text(s.data_file())
-    result = run_lmp(lammps_script(structures, path, modes[model]), tmp_path, nprocs=nprocs, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
     rows = thermo_rows(result.stdout)
     assert len(rows) == len(structures)
@@ -112,7 +127,7 @@ def test_lammps_equals_ase_on_random_structures(request, tmp_path, model, nprocs
     for k, (s, row) in enumerate(zip(structures, rows)):
         atoms = s.atoms()
         atoms.calc = calc
-        dump = read_dump(tmp_path / f"s{k}.dump")
+        dump = read_dump(directory / f"s{k}.dump")
         assert np.array_equal(dump["id"], s.ids)
         energies, forces = atoms.get_potential_energies(), atoms.get_forces()
         assert_close(row[1], atoms.get_potential_energy(), f"structure {k} energy")

@@ -1,7 +1,7 @@
 """Deployed potential files: the contract between Python and the LAMMPS plugin (DESIGN.md), export of
 egraff checkpoints and upstream (nequip, MACE) models into it, and the ASE calculator on it.
 
-``EGraFFCalculator`` and the export functions load on first use, so that ``import egraff.deploy``
+``EGraFFCalculator``, ``committee_deviation`` and the export functions load on first use, so that ``import egraff.deploy``
 does not pull in ASE, e3nn or the model packages.
 """
 
@@ -16,6 +16,7 @@ from egraff.contract import (
 
 _LAZY = {
     "EGraFFCalculator": "egraff.deploy.calculator",
+    "committee_deviation": "egraff.deploy.calculator",
     "deploy": "egraff.deploy.export",
     "export_checkpoint": "egraff.deploy.export",
     "save_checkpoint": "egraff.deploy.export",

@@ -62,3 +62,20 @@ def test_no_correlation_without_spread():
     text, _ = headline(scripted_rows([0.1, 0.2, 0.3], [1.0, 1.0, 1.0], [0.1, 0.2, 0.3]))
     assert "force MAE and stable time have no rank correlation to compute over 3 pairs (every pair has the same " \
            "stable time)" in text
+
+
+def test_torchmd_graphs_side_by_side_pair_the_same_case_and_seed():
+    from egraff.benchmark.leaderboard import _torchmd_section
+    from egraff.benchmark.report import Document
+
+    def row(model, case, force, stable):
+        return {"case": case, "seed": 0, "model": model, "force_mae": force, "stable_ps": stable,
+                "stable_ps_spread": 0.1, "wright_factor_all_frames": float("nan"), "energy_violation": float("nan")}
+
+    rows = [row("torchmd-et", "a/x", 0.05, 1.0), row("torchmd-et-study", "b/y", 0.07, 0.2),
+            row("torchmd-et-study", "a/x", 0.06, 0.4), row("torchmd-et", "b/y", 0.04, 0.9), row("mace", "a/x", 0.01, 1.0)]
+    doc = Document("t")
+    _torchmd_section(doc, rows)
+    text = doc.markdown()
+    assert "| a/x | 0 | 0.05 | 0.06 | 1 ± 0.1 | 0.4 ± 0.1 | n/a | n/a | n/a | n/a |" in text
+    assert "| b/y | 0 | 0.04 | 0.07 | 0.9 ± 0.1 | 0.2 ± 0.1 |" in text

@@ -67,7 +67,7 @@ def test_demo_rerun_reuses_every_job(demo):
     result = subprocess.run(command, cwd=out.parent, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p: p.stat().st_mtime_ns for p in (out / "jobs").glob("*/*/record.json")} == before
-    assert len(before) == 7  # teacher, train, export, evaluate, lammps_input, analyze, demo_report
+    assert len(before) == 8  # teacher, train, export, evaluate, lammps_input, reference, analyze, demo_report
 
 
 def test_demo_without_inputs_directory_says_where_to_run(tmp_path):

@@ -94,7 +94,8 @@ def benchmark(
     output: Path = typer.Option(Path("egraff-benchmark"), "-o", "--output", help="job directories and the leaderboard"),
     workers: int = typer.Option(2, min=0, help="Dask worker processes on this machine (0: run here, one job at a time)"),
     scheduler: str = typer.Option(None, help="address of a running Dask scheduler (e.g. a dask-jobqueue cluster)"),
-    check: bool = typer.Option(False, "--check", help="check the plan and list its jobs; run nothing"),
+    check: bool = typer.Option(False, "--check", help="check the plan, read every dataset split it names and "
+                                                     "list its jobs; run nothing"),
 ):
     """EGraFFBench: datasets x models x tasks -> train, export, MD, analysis, leaderboard (cached by content).
 
@@ -106,7 +107,7 @@ def benchmark(
 
     with exit_statuses(failures=(JobFailed, DownloadError, OSError)):  # OSError: e.g. no scheduler at --scheduler
         if check:
-            typer.echo(describe(*prepare(plan, ctx.args)))
+            typer.echo(describe(*prepare(plan, ctx.args, resolve=True)))
             return
         leaderboard = run_benchmark(plan, output, overrides=ctx.args, workers=workers, scheduler=scheduler)
     typer.echo(f"leaderboard: {leaderboard}")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from egraff.benchmark.demo_report import write_demo_report
 from egraff.benchmark.steps import (analyze_run, evaluate_on_test_frames, export_model, generate_teacher_data,
-                                    run_lammps_input, train_model, write_lammps_data)
+                                    prepare_reference, run_lammps_input, train_model, write_lammps_data)
 from egraff.config import ConfigError
 from egraff.files import file_sha256
 from egraff.jobs import Job, publish, run_jobs
@@ -84,8 +84,10 @@ def demo_jobs(inputs: Path, *, dataset: str | None = None, model: str = "nequip"
     simulated = Job(run_lammps_input, {"input": str(input_file), "input_sha256": file_sha256(input_file),
                                        "variables": variables}, {"model": exported, **md_deps}, label="water_md.in")
     # Fu et al.'s RDF criterion judges 1 ps windows: too coarse for a 2 ps run; the O-H bonds are sharp
+    frames = Job(prepare_reference, {"frames": reference, "starts": 1, "start_every": 1},
+                 deps, label="reference frames")
     analyzed = Job(analyze_run, {"reference": reference, "bond_criterion": True, "rdf_criterion": False},
-                   {"md": simulated, "model": exported, **deps}, label="model vs reference")
+                   {"md": simulated, "model": exported, "reference": frames, **deps}, label="model vs reference")
     return Job(write_demo_report, {"dataset": dataset or "teacher: SPC/Fw water, DSF Coulomb", "model": model},
                {"train": trained, "evaluate": evaluated, "md": simulated, "analyze": analyzed},
                label="report")

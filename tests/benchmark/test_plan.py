@@ -82,13 +82,23 @@ def test_bad_plan_fails_on_the_command_line_before_any_job(tmp_path):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_presets_cover_every_model_and_task_type(preset):
     plan = load_plan(preset)
-    assert sorted(plan.models) == sorted(ARCHITECTURES)
+    assert sorted({e.architecture for e in plan.model_entries.values()}) == sorted(ARCHITECTURES)
     assert {case.task for case in plan.cases} == {"in_distribution", "higher_temperature", "unseen_molecules",
                                                    "unseen_structures"}
     datasets = {case.dataset for case in plan.cases}
     assert any(d.startswith("teacher:") for d in datasets) and any(not d.startswith("teacher:") for d in datasets)
     leaderboard = plan_jobs(plan)
-    assert len(leaderboard.deps) == 4 * len(plan.cases) * len(plan.models) * len(plan.seeds)
+    starts = plan.md_protocol().initial_frames
+    per_row = {case.name: 2 + starts * len(case.references) * (2 if case.teacher else 3) for case in plan.cases}
+    references = {f"{case.name}|{group}" for case in plan.cases for group in case.references}
+    assert len(leaderboard.deps) == len(plan.model_entries) * len(plan.seeds) * sum(per_row.values()) + len(references)
+
+
+def test_the_paper_preset_runs_the_studys_protocol():
+    plan = load_plan("paper")
+    assert plan.md_protocol().initial_frames == 10 and plan.md.start_every == 1  # --init_conf_N 10: frames 0-9
+    assert plan.dataset_protocol == "study" and "torchmd-et-study" in plan.model_entries
+    assert all(e.recipe == "study" and e.preset == "paper" for e in plan.models.values())
 
 
 def test_unseen_molecules_trains_on_the_other_three():
@@ -114,5 +124,27 @@ def test_check_lists_the_jobs_of_the_smoke_preset_and_runs_nothing(tmp_path, mir
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "EGRAFF_DATA_MIRROR": str(mirror)})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "plan smoke: 4 cases x 6 models x 1 seeds; 122 jobs (1 teacher, 24 train, 24 export" in result.stdout
+    assert "plan smoke: 4 cases x 6 models x 1 seeds; 197 jobs (1 teacher, 24 train, 24 export" in result.stdout
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("preset", ["cpu", "paper"])
+def test_check_reads_every_split_of_the_presets_from_the_mirror(preset, tmp_path, mirror):
+    egraff = Path(sys.executable).parent / "egraff"
+    result = subprocess.run([str(egraff), "benchmark", "--preset", preset, "--check", "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "EGRAFF_DATA_MIRROR": str(mirror)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"plan {preset}: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_split_too_short_for_its_cut_fails_the_check(tmp_path, mirror, monkeypatch):
+    from egraff.benchmark import resolve_sources
+
+    monkeypatch.setenv("EGRAFF_DATA_MIRROR", str(mirror))
+    plan = check_plan(with_tasks({"task": "in_distribution", "dataset": "gete"}))
+    plan.cases[0].test[0]["take"] = [50, 400]
+    with pytest.raises(ConfigError, match=r"in_distribution/gete, test frames: dataset gete:test: take \[50, 400\] cuts frames 50-399, but it holds 300 frames"):
+        resolve_sources(plan)
+

@@ -10,8 +10,8 @@ own trajectory from the same start):
   :func:`structure_errors`: Wright's factor and JSD in bits; for a run judged for stability also
   Wright's factor over all its frames, the study's use, and over the frames before its failure);
 - whether it violates the reference's energies and forces (:func:`violations`: EGraFFBench's EV / FV,
-  variant (b), the reference potential on the model's own frames; or variant (a) when both
-  trajectories carry energies and forces on the same frames);
+  variant (b), the reference potential on the model's own frames; or variant (a), a model run against a
+  ground-truth trajectory from the same state, both carrying energies and forces, frame by frame);
 - for crystals and liquids, crystallinity (:func:`crystal_fractions`) and self-diffusion (:func:`diffusion`).
 
 Used by ``egraff analyze metrics`` and by the benchmark's analyze step; the formulas themselves are in
@@ -39,9 +39,11 @@ class Evaluation:
 def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | None = None,
              failure: tuple[float, str] | None = None, model_potential=None, reference_potential=None,
              pairs: str | Sequence | None = "all", triplets: str | Sequence | None = "all", cutoff=None,
-             stable_part: bool = True, bond_criterion: bool | None = None, rdf_criterion: bool | None = None,
-             rdf_threshold: float = 3.0, phase_method: str | None = None, diffusion_coefficients: bool = False,
-             verbose: bool = False) -> Evaluation:
+             same_start: tuple[Trajectory, Trajectory] | None = None, violations_undefined: str | None = None,
+             stable_part: bool = True,
+             bond_criterion: bool | None = None, rdf_criterion: bool | None = None, rdf_threshold: float = 3.0,
+             phase_method: str | None = None, diffusion_coefficients: bool = False, verbose: bool = False
+             ) -> Evaluation:
     """Everything above for one run.
 
     ``requested_ps``: the run's intended length (None: no stability analysis; with it, Wright's factor of
@@ -50,7 +52,11 @@ def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | 
     itself stopped. With ``stable_part``, structure and violations are computed on the frames before the first failure.
     ``pairs`` / ``triplets``: "all" (every element pair that has atom pairs, every triplet), a list or
     "A-B,C-D" text, or None (the total RDF only / no ADF). ``model_potential`` and ``reference_potential``
-    (ASE calculators, or an egraff teacher for the reference) give EV/FV variant (b).
+    (ASE calculators, or an egraff teacher for the reference) give EV/FV variant (b); ``same_start`` —
+    (a model run, a ground-truth trajectory) from the same state, e.g. the model in NVE from a frame of an
+    ab initio trajectory with its velocities — gives variant (a) on those two instead of on ``model``;
+    ``violations_undefined``: why neither variant is defined for this run (EV/FV NaN with that reason, never
+    variant (a) on ``model`` and ``reference``, whose frames do not share a start).
     """
     from egraff.analysis.compare import wright_factors
 
@@ -67,8 +73,10 @@ def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | 
     metrics.update(structure_table(distributions))
     if model_potential is not None and reference_potential is not None:
         metrics.update(violations(model, model_potential, reference_potential))
+    elif violations_undefined is not None and same_start is None:
+        metrics.update(energy_violation=float("nan"), force_violation=float("nan"), violations=violations_undefined)
     else:
-        metrics.update(trajectory_violations(model, reference))
+        metrics.update(trajectory_violations(*(same_start or (model, reference))))
     if phase_method:
         metrics.update(crystal_fractions(model, reference, phase_method))
     if diffusion_coefficients:

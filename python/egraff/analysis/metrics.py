@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from egraff.analysis.trajectory import Trajectory, as_trajectory, minimum_image
+from egraff.analysis.trajectory import Trajectory, as_trajectory, minimum_image, unwrapped_positions
+from egraff.units import FTM2V, kinetic_temperature
 
 
 def wright_factor(g: np.ndarray, g_ref: np.ndarray) -> float:
@@ -223,8 +224,7 @@ def contiguity(frames, threshold: float = 0.5, n_pairs: int = 500, seed: int = 0
     structure periodic along no axis (a molecule) is first aligned on the other frame (Kabsch), so
     rotation and translation do not count.
     """
-    universe = hasattr(frames, "atoms") and hasattr(frames.atoms, "universe")
-    traj = as_trajectory(frames) if isinstance(frames, Trajectory) or universe else _frames_trajectory(frames)
+    traj = _trajectory_of(frames)
     if traj.n_frames < 3:
         raise ValueError(f"{traj.source}: {traj.n_frames} frames are too few to tell a trajectory from samples")
     rng = np.random.default_rng(seed)
@@ -239,11 +239,18 @@ def contiguity(frames, threshold: float = 0.5, n_pairs: int = 500, seed: int = 0
                       f"pairs (ratio {consecutive / random:.2g}, threshold {threshold:g}): {verdict}")
 
 
-def _frames_trajectory(frames) -> Trajectory:
+def _trajectory_of(frames) -> Trajectory:
+    """A Trajectory, an MDAnalysis universe or a sequence of ``ase.Atoms`` (with their energies and forces
+    where every frame has them) as a :class:`Trajectory`."""
+    if isinstance(frames, Trajectory) or (hasattr(frames, "atoms") and hasattr(frames.atoms, "universe")):
+        return as_trajectory(frames)
     frames = list(frames)
+    results = [a.calc.results if a.calc is not None else {} for a in frames]
+    labelled = all("energy" in r and "forces" in r for r in results)
     return Trajectory(symbols=frames[0].get_chemical_symbols(), positions=np.array([a.positions for a in frames]),
                       cells=np.array([a.cell.array for a in frames]), pbc=frames[0].pbc, steps=np.arange(len(frames)),
-                      source="frames")
+                      energies=np.array([r["energy"] for r in results]) if labelled else None,
+                      forces=np.array([r["forces"] for r in results]) if labelled else None, source="frames")
 
 
 def _rms_displacement(traj: Trajectory, i: int, j: int) -> float:
@@ -256,3 +263,94 @@ def _rms_displacement(traj: Trajectory, i: int, j: int) -> float:
         d = np.sign(np.linalg.det(u @ vt))
         moves = b @ (u @ np.diag([1.0, 1.0, d]) @ vt) - a
     return float(np.sqrt(np.mean(np.sum(moves**2, axis=1))))
+
+
+# ------------------------------------------------------------------------------- ab initio trajectories as ground truth
+
+#: a consecutive-frame RMS displacement above this multiple of the median is a break (frames missing there)
+BREAK_FACTOR = 3.0
+#: frames follow their own forces when their second differences correlate with F/m at least this well
+NEWTONIAN_CORRELATION = 0.9
+
+
+@dataclass
+class FrameInterval:
+    """Whether frames are consecutive steps of dynamics driven by their own forces, and how far apart in time."""
+
+    resolved: bool
+    interval_ps: float | None  # measured time between consecutive frames; None when not resolved
+    correlation: float  # of the second differences x(t+τ) − 2x(t) + x(t−τ) with F(t)/m, inside pieces
+    temperature_K: float | None  # kinetic temperature of the central-difference velocities at interval_ps
+    pieces: list[tuple[int, int]]  # [start, stop) frame ranges without a break
+    reason: str
+
+
+def frame_interval(frames, min_correlation: float = NEWTONIAN_CORRELATION) -> FrameInterval:
+    """The time between consecutive frames of an ab initio trajectory, measured from the frames themselves.
+
+    Velocity Verlet moves an atom by x(t+τ) − 2x(t) + x(t−τ) = F(t)/m · τ² (to order τ⁴); τ² is the
+    least-squares solution of that relation over every frame with a neighbour on each side, and the
+    correlation of its two sides says whether the frames are consecutive steps of dynamics driven by their
+    own forces at all (random samples, a trajectory sampled too coarsely to resolve its vibrations, or
+    geometries from another method relabelled with these forces give a low correlation). A consecutive
+    displacement above :data:`BREAK_FACTOR` × the median is a break (frames missing): second differences
+    do not straddle it. Displacements are minimum-image along periodic axes. The kinetic temperature of the
+    central-difference velocities at the measured interval (3N − 3 degrees of freedom) is a cross-check
+    against the dataset's documented temperature.
+    """
+    traj = _trajectory_of(frames)
+    if traj.forces is None:
+        raise ValueError(f"{traj.source} carries no forces; the frame interval is measured from them")
+    if traj.n_frames < 3:
+        raise ValueError(f"{traj.source}: {traj.n_frames} frames are too few to measure a frame interval")
+    positions = unwrapped_positions(traj)
+    moves = np.sqrt(np.mean(np.sum(np.diff(positions, axis=0) ** 2, axis=2), axis=1))
+    breaks = np.nonzero(moves > BREAK_FACTOR * np.median(moves))[0] + 1  # first frame after each break
+    bounds = [0, *breaks.tolist(), traj.n_frames]
+    pieces = [(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    masses = _masses(traj)[None, :, None]
+    second, acceleration = [], []
+    for a, b in pieces:
+        if b - a >= 3:
+            second.append(positions[a + 2:b] - 2 * positions[a + 1:b - 1] + positions[a:b - 2])
+            acceleration.append(traj.forces[a + 1:b - 1] / masses * FTM2V)  # Å/ps²
+    if not second:
+        return FrameInterval(False, None, float("nan"), None, pieces, "no piece of three frames without a break")
+    second, acceleration = np.concatenate(second), np.concatenate(acceleration)
+    dot = float(np.sum(second * acceleration))
+    correlation = dot / float(np.sqrt(np.sum(second**2) * np.sum(acceleration**2)))
+    if not correlation >= min_correlation:
+        return FrameInterval(False, None, correlation, None, pieces,
+                             f"the frames do not follow their own forces: x(t+τ) − 2x(t) + x(t−τ) correlates "
+                             f"{correlation:.2f} with F/m (needs {min_correlation:g}); they are samples, or a "
+                             "trajectory saved too sparsely to resolve its vibrations")
+    interval = float(np.sqrt(dot / np.sum(acceleration**2)))
+    velocities = finite_difference_velocities(traj, interval, pieces)
+    temperature = float(np.nanmean([kinetic_temperature(masses[0, :, 0], v) for v in velocities]))
+    return FrameInterval(True, interval, correlation, temperature, pieces,
+                         f"consecutive steps {interval * 1000:.3g} fs apart (second differences correlate "
+                         f"{correlation:.3f} with F/m; central-difference kinetic temperature {temperature:.0f} K)")
+
+
+def finite_difference_velocities(frames, interval_ps: float, pieces: list[tuple[int, int]] | None = None
+                                 ) -> np.ndarray:
+    """Velocities [F, N, 3] (Å/ps) of the frames: central differences of the (unwrapped) positions
+    ``interval_ps`` apart, second-order one-sided at the ends of each piece (numpy.gradient, edge_order 2);
+    NaN in pieces shorter than three frames. ``pieces``: [start, stop) ranges without a break (default:
+    all frames)."""
+    traj = _trajectory_of(frames)
+    positions = unwrapped_positions(traj)
+    velocities = np.full_like(positions, np.nan)
+    for a, b in pieces or [(0, traj.n_frames)]:
+        if b - a >= 3:
+            velocities[a:b] = np.gradient(positions[a:b], interval_ps, axis=0, edge_order=2)
+    return velocities
+
+
+def _masses(traj: Trajectory) -> np.ndarray:
+    from ase.data import atomic_masses, atomic_numbers
+
+    unknown = sorted({s for s in traj.symbols if s not in atomic_numbers})
+    if unknown:
+        raise ValueError(f"{traj.source}: atom names {', '.join(unknown)} are not elements; masses are needed")
+    return np.array([atomic_masses[atomic_numbers[s]] for s in traj.symbols])

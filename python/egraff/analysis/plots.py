@@ -156,3 +156,45 @@ def md_thermo(times, temperature, potential_energy, stable_ps: float, target: fl
     axes[0, 0].axhline(target, color="k", ls="--", lw=0.8)
     axes[0, 0].set_yscale("log")
     return save_figure(figure, path)
+
+
+def stability_bars(rows: Sequence[Mapping], path: Path) -> Path:
+    """Mean stable fraction of each (case, model) over its rows, one group of bars per case."""
+    cases = list(dict.fromkeys(r["case"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    figure, axes = new_figure(1, 1, size=(max(6.0, 1.6 * len(cases)), 4.0))
+    ax = axes[0, 0]
+    width = 0.8 / len(models)
+    for m, model in enumerate(models):
+        fractions = [np.mean([r["stable_fraction"] for r in rows if r["case"] == case and r["model"] == model])
+                     for case in cases]
+        ax.bar(np.arange(len(cases)) + m * width, fractions, width, label=model, color=f"C{m % 10}")
+    ax.set_xticks(np.arange(len(cases)) + 0.4 - width / 2, [c.replace("/", "\n") for c in cases], fontsize=8)
+    ax.set(ylabel="stable fraction of the run (mean over starts)", ylim=(0, 1.05), title="MD stability")
+    ax.legend(fontsize=8, ncols=min(len(models), 7))
+    return save_figure(figure, path)
+
+
+def error_against_md(points: Sequence[Mapping], panels: Sequence[tuple[str, str, str]], path: Path) -> Path:
+    """Force MAE (log x) against MD quantities, one panel per (key, axis label, title); ``points`` carry
+    ``model``, ``task``, ``force_mae`` and each key with its ``<key>_spread`` (error bars). Colour: model,
+    marker: task."""
+    figure, axes = new_figure(1, len(panels), size=(5.2, 4.2))
+    models = list(dict.fromkeys(p["model"] for p in points))
+    markers = dict(zip(dict.fromkeys(p["task"] for p in points), "osD^vP*"))
+    for ax, (key, label, title) in zip(axes[0], panels):
+        for m, model in enumerate(models):
+            for task, marker in markers.items():
+                chosen = [p for p in points if p["model"] == model and p["task"] == task]
+                if chosen:
+                    ax.errorbar([p["force_mae"] for p in chosen], [p[key] for p in chosen],
+                                yerr=[np.nan_to_num(p.get(f"{key}_spread", 0.0)) for p in chosen], fmt=marker,
+                                color=f"C{m % 10}", alpha=0.8, capsize=2)
+        ax.set(xscale="log", xlabel="force MAE on test frames (eV/Å)", ylabel=label, title=title)
+    ax = axes[0, -1]
+    for m, model in enumerate(models):
+        ax.scatter([], [], color=f"C{m % 10}", marker="o", label=model)
+    for task, marker in markers.items():
+        ax.scatter([], [], color="grey", marker=marker, label=task.replace("_", " "))
+    ax.legend(fontsize=7, ncols=2, title="colour: model, marker: task", title_fontsize=7)
+    return save_figure(figure, path)

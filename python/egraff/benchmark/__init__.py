@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def prepare(plan_name: str, overrides=()):
-    """Check the plan and fetch (verify) its registry data; returns (plan, leaderboard job)."""
+def prepare(plan_name: str, overrides=(), *, resolve: bool = False):
+    """Check the plan and fetch (verify) its registry data; with ``resolve``, also read every registry frame
+    source it names (each split, composition and cut), so a missing or short split fails here; returns
+    (plan, leaderboard job)."""
     from egraff import data
     from egraff.benchmark.graph import plan_jobs
     from egraff.benchmark.plan import load_plan
@@ -26,7 +28,29 @@ def prepare(plan_name: str, overrides=()):
         except Exception as err:
             raise DownloadError(f"dataset {name} is not available ({str(err).splitlines()[0]}); set "
                                 "EGRAFF_DATA_MIRROR to the dataset mirror or go online once to fill the cache") from None
+    if resolve:
+        resolve_sources(plan)
     return plan, plan_jobs(plan)
+
+
+def resolve_sources(plan) -> None:
+    """Read every registry frame source of the plan's cases (teacher frames exist only once generated)."""
+    from egraff.config import ConfigError
+    from egraff.data.frames import as_sources
+
+    seen = set()
+    for case in plan.cases:
+        for role, sources in (("train", case.train), ("val", case.val), ("test", case.test),
+                              *((f"reference {g}", s) for g, s in case.references.items())):
+            for source in as_sources(sources):
+                key = source.model_dump_json()
+                if source.dataset is None or key in seen:
+                    continue
+                seen.add(key)
+                try:
+                    source.load()
+                except ConfigError as err:
+                    raise ConfigError(f"case {case.name}, {role} frames: {err}") from None
 
 
 def describe(plan, leaderboard) -> str:
@@ -35,7 +59,7 @@ def describe(plan, leaderboard) -> str:
 
     jobs = graph([leaderboard])
     kinds = {kind: sum(j.kind == kind for j in jobs) for kind in dict.fromkeys(j.kind for j in jobs)}
-    return (f"plan {plan.name}: {len(plan.cases)} cases x {len(plan.models)} models x {len(plan.seeds)} seeds; "
+    return (f"plan {plan.name}: {len(plan.cases)} cases x {len(plan.model_entries)} models x {len(plan.seeds)} seeds; "
             f"{len(jobs)} jobs ({', '.join(f'{n} {k}' for k, n in kinds.items())})")
 
 

@@ -8,6 +8,12 @@ it, through egraff.data's verified cache) → :func:`train_model` → :func:`exp
 evaluation against reference frames) → the leaderboard (:mod:`egraff.benchmark.leaderboard`) or the demo
 report (:mod:`egraff.benchmark.demo_report`). Frames are named by egraff.data.frames sources whose
 ``teacher`` is the role of the teacher job.
+
+:func:`prepare_reference` writes one group of reference frames once for every model (RDF reference, MD
+starts) and measures whether they are a ground-truth trajectory (egraff.analysis.metrics.frame_interval);
+where they are, :func:`run_model_nve_from_reference` runs the model in NVE from a reference frame with the
+reference's own central-difference velocities, and :func:`analyze_run` compares the two trajectories
+frame by frame (EV / FV).
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ import numpy as np
 
 from egraff import processes
 from egraff.benchmark.scores import save_npz, static_errors
+from egraff.config import ConfigError
 from egraff.data.frames import as_sources, gather
 from egraff.files import atomic_write_text
 from egraff.jobs import job_step, summary_of
+
+#: a same-start comparison needs at least this many ground-truth frames after the start
+MIN_COMPARISON_FRAMES = 10
 
 
 @job_step("teacher")
@@ -45,7 +55,8 @@ def generate_teacher_data(spec: dict, inputs: dict, directory: Path):
 @job_step("train")
 def train_model(spec: dict, inputs: dict, directory: Path):
     """Train ``spec["config"]`` (egraff.train sections) on the frames of ``spec["train"]``, validating on
-    ``spec["val"]``."""
+    ``spec["val"]``; ``spec["warmup_steps"]`` (a warm-up counted in optimiser steps) becomes
+    ``optim.warmup_epochs`` for this many frames and this batch size."""
     import lightning.pytorch  # noqa: F401  (it sets its logger's level on import; quieten it after that)
 
     from egraff.data import frames_fingerprint
@@ -57,6 +68,9 @@ def train_model(spec: dict, inputs: dict, directory: Path):
     frames = {role: gather(spec[role], inputs) for role in ("train", "val")}
     config = validate({**spec["config"], "output": {"dir": str(directory / "run")},
                        "train": {**spec["config"].get("train", {}), "progress": False}}, frames_given=True)
+    if spec.get("warmup_steps"):
+        batches = math.ceil(len(frames["train"]) / config["train"]["batch_size"])
+        config["optim"]["warmup_epochs"] = spec["warmup_steps"] / batches
     result = train(config, frames=frames)
     model, _ = load_checkpoint(result.best_model)
     summary = {"epochs": result.epochs, "seconds": result.seconds, "best_val_loss": result.best_val_loss,
@@ -108,20 +122,113 @@ def evaluate_on_test_frames(spec: dict, inputs: dict, directory: Path):
             "ase_seconds_per_frame": seconds / len(frames)}, ["predictions.npz"]
 
 
+@job_step("reference")
+def prepare_reference(spec: dict, inputs: dict, directory: Path):
+    """One group of reference frames (``spec["frames"]``) as ``reference.extxyz``, for every model's runs: the
+    RDF reference and the MD starts (``spec["starts"]`` frames, ``spec["start_every"]`` apart from the first;
+    None: spread evenly over the frames).
+
+    Frames not from a teacher (whose potential itself judges the model's frames) are checked for being an
+    ab initio trajectory a same-start run can be compared with (:func:`egraff.analysis.metrics.frame_interval`: consecutive steps that follow their
+    own forces, and how far apart in time); when they are, ``starts.extxyz`` holds the start frames with
+    their central-difference velocities, and the measured interval is the reference's timestep."""
+    from egraff.analysis.metrics import contiguity, finite_difference_velocities, frame_interval
+    from egraff.data import write_extxyz
+    from egraff.units import velocities_to_ase
+
+    frames = gather(spec["frames"], inputs)
+    write_extxyz(directory / "reference.extxyz", frames)
+    every = spec["start_every"] or max(1, len(frames) // spec["starts"])
+    starts = [k * every for k in range(spec["starts"])]
+    if starts[-1] >= len(frames):
+        where = " + ".join(source.describe() for source in as_sources(spec["frames"]))
+        raise ConfigError(f"{where}: the reference has {len(frames)} frames, too few for {spec['starts']} MD "
+                          f"starts {every} frames apart; lower md.start_every or the protocol's "
+                          "initial_frames (md.overrides.initial_frames)")
+    summary = {"n_frames": len(frames), "n_atoms": len(frames[0]),
+               "formula": frames[0].get_chemical_formula(), "starts": starts,
+               "timestep_ps": _frame_timestep_ps(frames), "ground_truth": False,
+               "ground_truth_reason": "teacher data: EV/FV evaluate the teacher on the model's own frames"}
+    outputs = ["reference.extxyz"]
+    if len(frames) < 3:
+        summary["ground_truth_reason"] = f"{len(frames)} reference frame(s): too few to be a trajectory"
+    elif not any(source.teacher for source in as_sources(spec["frames"])):
+        ordered = contiguity(frames)
+        measured = frame_interval(frames)
+        summary.update(contiguous=ordered.contiguous, contiguity=ordered.reason, ground_truth=measured.resolved,
+                       newtonian_correlation=measured.correlation, frame_interval_ps=measured.interval_ps,
+                       kinetic_temperature_K=measured.temperature_K, pieces=measured.pieces,
+                       ground_truth_reason=measured.reason if measured.resolved or ordered.contiguous else
+                       f"the frames are not a trajectory: {ordered.reason}")
+        if measured.resolved:
+            summary["timestep_ps"] = measured.interval_ps
+            velocities = finite_difference_velocities(frames, measured.interval_ps, measured.pieces)
+            chosen = []
+            for k in starts:
+                atoms = frames[k].copy()
+                atoms.calc = None
+                atoms.set_velocities(velocities_to_ase(velocities[k]))
+                chosen.append(atoms)
+            write_extxyz(directory / "starts.extxyz", chosen)
+            outputs.append("starts.extxyz")
+    return summary, outputs
+
+
+def _start_frame(directory: Path, file: str, index: int):
+    from egraff.data.formats import read_extxyz
+
+    return read_extxyz(directory / file)[index]
+
+
 @job_step("md")
 def run_model_md(spec: dict, inputs: dict, directory: Path):
-    """One egraff.md simulation of the exported model from frame ``spec["frame"]`` of ``spec["start"]``, into
-    this job's directory."""
+    """One egraff.md simulation of the exported model from start ``spec["start"]`` of the reference job's
+    frames (``spec["start"]`` counts the reference's starts, :func:`prepare_reference`), into this job's
+    directory."""
     from egraff.data import write_extxyz
     from egraff.md import SystemSource, simulate, single_spec
 
-    start = gather(spec["start"], inputs)[spec.get("frame", 0)]
+    reference = summary_of(inputs["reference"])
+    start = _start_frame(inputs["reference"], "reference.extxyz", reference["starts"][spec["start"]])
     write_extxyz(directory / "start.extxyz", [start])
     system = SystemSource(name=spec["system"], file=str(directory / "start.extxyz"))
     simulation = single_spec(inputs["model"] / "model.pt", system, spec["temperature"], protocol=spec["protocol"],
                              seed=spec.get("seed", 0), **spec.get("overrides", {}))
     summary = simulate(simulation, directory)
     return {**summary, "trajectory": summary["files"]["trajectory"]}, ["start.extxyz", *summary["files"].values()]
+
+
+@job_step("nve")
+def run_model_nve_from_reference(spec: dict, inputs: dict, directory: Path):
+    """The model in NVE from start ``spec["start"]`` of a ground-truth reference trajectory, with the
+    reference's own velocities there, for as long as the reference goes on without a break (at most
+    ``spec["length_ps"]``), one frame per reference frame: both follow Newton from the same state, so EV/FV
+    compare them frame by frame. The ASE engine writes the model's energies and forces with every frame.
+
+    Where the reference is no ground-truth trajectory, or breaks too soon, the summary says why and nothing
+    runs."""
+    from egraff.data import write_extxyz
+    from egraff.md import SystemSource, simulate, single_spec
+
+    reference = summary_of(inputs["reference"])
+    if not reference["ground_truth"]:
+        return {"applicable": False, "reason": reference["ground_truth_reason"]}, []
+    first = reference["starts"][spec["start"]]
+    interval = reference["frame_interval_ps"]
+    piece_end = next(b for a, b in reference["pieces"] if a <= first < b)
+    n_frames = min(piece_end - first, int(round(spec["length_ps"] / interval)) + 1)
+    if n_frames < MIN_COMPARISON_FRAMES:
+        return {"applicable": False, "reason": f"the reference trajectory breaks {piece_end - first} frame(s) after "
+                                               f"start frame {first}"}, []
+    write_extxyz(directory / "start.extxyz", [_start_frame(inputs["reference"], "starts.extxyz", spec["start"])])
+    system = SystemSource(name=spec["system"], file=str(directory / "start.extxyz"))
+    steps = n_frames - 1
+    simulation = single_spec(inputs["model"] / "model.pt", system, spec["temperature"], protocol="nve",
+                             seed=spec.get("seed", 0), engine="ase", timestep_fs=interval * 1000.0, steps=steps,
+                             dump_every=1, check_every=min(10, steps), initial_velocities="file")
+    summary = simulate(simulation, directory)
+    return {**summary, "applicable": True, "trajectory": summary["files"]["trajectory"],
+            "reference_frames": [first, first + n_frames]}, ["start.extxyz", *summary["files"].values()]
 
 
 @job_step("lammps_data")
@@ -208,32 +315,46 @@ def thermo_failure(log: Path, temperature: float, thermo_every=None, final_step:
 
 @job_step("analyze")
 def analyze_run(spec: dict, inputs: dict, directory: Path):
-    """The model's trajectory against reference frames (:func:`egraff.analysis.evaluate.evaluate`): RDF/ADF
-    (WF, JSD; an isolated molecule's dump is not periodic, and its g(r) has no periodic images), Wright's
-    factor over all frames and before the failure; EV/FV with the teacher; stability (Fu et al.'s bond
-    criterion by default for a molecule); phases; diffusion."""
+    """The model's trajectory against the reference job's frames (:func:`egraff.analysis.evaluate.evaluate`):
+    RDF/ADF (WF, JSD; an isolated molecule's dump is not periodic, and its g(r) has no periodic images),
+    Wright's factor over all frames and before the failure; stability (Fu et al.'s bond criterion by default
+    for a molecule); phases; diffusion; EV/FV — the teacher on the model's frames, or the model's NVE run
+    (input ``nve``) against the ground-truth trajectory from the same frame, or n/a with the reason."""
     from egraff.analysis import read_trajectory
     from egraff.analysis.evaluate import evaluate
-    from egraff.data import write_extxyz
     from egraff.deploy.calculator import EGraFFCalculator
 
     run = summary_of(inputs["md"])
     model_traj = read_trajectory(inputs["md"] / run["trajectory"], timestep=run["timestep_ps"])
-    reference_frames = gather(spec["reference"], inputs)
-    write_extxyz(directory / "reference.extxyz", reference_frames)
-    reference = read_trajectory(directory / "reference.extxyz", timestep=_frame_timestep_ps(reference_frames))
-    teacher = as_sources(spec["reference"])[0].teacher_potential(inputs)
+    described = summary_of(inputs["reference"])
+    reference = read_trajectory(inputs["reference"] / "reference.extxyz", timestep=described["timestep_ps"])
+    teacher = as_sources(spec["reference"])[0].teacher_potential(inputs) if spec.get("reference") else None
+    same_start, why = None, described["ground_truth_reason"]
+    if teacher is None and "nve" in inputs:
+        nve = summary_of(inputs["nve"])
+        if nve["applicable"]:
+            first, stop = nve["reference_frames"]
+            same_start = (read_trajectory(inputs["nve"] / nve["trajectory"], timestep=nve["timestep_ps"]),
+                          reference[first:stop])
+            why = ("the model's NVE run from the start frame with the reference's central-difference velocities, "
+                   "against the reference's following frames")
+        else:
+            why = nve["reason"]
     failure = (run["time_to_failure_ps"], run["failure_reason"]) if run["time_to_failure_ps"] is not None else None
     result = evaluate(model_traj, reference, requested_ps=run["requested_ps"], failure=failure,
                       model_potential=EGraFFCalculator(inputs["model"] / "model.pt") if teacher else None,
-                      reference_potential=teacher, bond_criterion=spec.get("bond_criterion"), rdf_criterion=spec.get("rdf_criterion"),
+                      reference_potential=teacher, same_start=same_start,
+                      violations_undefined=None if teacher or same_start else why,
+                      bond_criterion=spec.get("bond_criterion"), rdf_criterion=spec.get("rdf_criterion"),
                       rdf_threshold=spec.get("rdf_threshold", 3.0), phase_method=spec.get("phase_method"),
                       diffusion_coefficients=spec.get("diffusion", False))
     metrics = {"status": run["status"], "requested_ps": run["requested_ps"],
-               "atom_steps_per_s": run.get("atom_steps_per_s"), **result.metrics}
+               "atom_steps_per_s": run.get("atom_steps_per_s"), **result.metrics,
+               "violations": "the teacher evaluated on the model's frames" if teacher else why,
+               "violation_reference_frames": same_start and nve["reference_frames"]}
     save_npz(directory / "distributions.npz", **result.distributions)
     atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=1, default=float) + "\n")
-    return metrics, ["distributions.npz", "metrics.json", "reference.extxyz"]
+    return metrics, ["distributions.npz", "metrics.json"]
 
 
 def _frame_timestep_ps(frames) -> float | None:

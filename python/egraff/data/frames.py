@@ -92,7 +92,11 @@ class FrameSource(ConfigModel):
             raise ConfigError(f"{self.describe()} holds no frames")
         indices = np.arange(len(frames))
         if self.take is not None:
-            indices = indices[slice(*self.take)]
+            start, stop = self.take
+            if not 0 <= start < stop <= len(frames):
+                raise ConfigError(f"{self.describe()}: take {self.take} cuts frames {start}-{stop - 1}, but it holds "
+                                  f"{len(frames)} frames (0-{len(frames) - 1}); cut inside them")
+            indices = indices[start:stop]
         if self.fold is not None:
             held = len(indices)
             indices = self._fold(indices)

@@ -27,6 +27,7 @@ Keys (the same for every architecture; ``None`` = not used by that trainer):
 ``r_max``              cutoff radius (Å)
 ``energy_reference``   how the energy is referenced and scaled before the loss
 ``dtype``              training precision
+``hyperparameters``    model settings that differ from the architecture's paper preset on some datasets
 =====================  =========================================================================================
 
 Loss forms: ``per_atom_mse`` (nequip PerAtomMSELoss on the energy per atom + MSE on force components),
@@ -98,10 +99,12 @@ def _nequip_framework(config: str, lips20: str, lips20_epochs: int, loss_note: s
         "energy_reference": Setting("per-species shifts = per-atom mean energy, scales = force RMS (trainable)", config,
                                     "per_species_rescale_shifts/scales, per_species_rescale_trainable: true"),
         "dtype": Setting("float32", config),
+        "hyperparameters": Setting(PerDataset({}), config, "the same architecture on every dataset"),
     }
 
 
-def _mace_recipe(config: str, batch: PerDataset, epochs: PerDataset, batch_source: str) -> dict:
+def _mace_recipe(config: str, batch: PerDataset, epochs: PerDataset, batch_source: str,
+                 hyperparameters: PerDataset = PerDataset({})) -> dict:
     """MACE and BOTNet: the MACE 0.2.0 fork's run_train.py with its defaults and the scripts' flags."""
     return {
         "optimizer": Setting("adam", MACE_PARSER, "--optimizer default adam"),
@@ -126,8 +129,15 @@ def _mace_recipe(config: str, batch: PerDataset, epochs: PerDataset, batch_sourc
         "energy_reference": Setting("fixed E0s dict (not the data's isolated atoms); ScaleShift: mean per-atom "
                                     "interaction energy and force RMS", config, "--E0s; --scaling rms_forces_scaling"),
         "dtype": Setting("float32", config, "--default_dtype=float32"),
+        "hyperparameters": Setting(hyperparameters, batch_source),
     }
 
+
+#: MACE's and BOTNet's --E0s (eV per isolated atom, by atomic number), the same values in every config that has
+#: the element (configs/mace/GeTe/GeTe.sh adds Ge and Te); not the datasets' own isolated-atom energies
+E0S = Setting({1: -13.663181292231226, 3: -216.78673811801755, 6: -1029.2809654211628, 7: -1484.1187695035828,
+               8: -2042.0330099956639, 15: -1537.0898574856286, 16: -1867.8202267974733, 32: -189.3718287987982,
+               52: -350.4288989798778}, "configs/mace/md17/aspirin/aspirin.sh, configs/mace/GeTe/GeTe.sh")
 
 RECIPES: dict[str, dict[str, Setting]] = {
     "nequip": _nequip_framework(NEQUIP_CONFIG, NEQUIP_LIPS20, 5000,
@@ -143,7 +153,8 @@ RECIPES: dict[str, dict[str, Setting]] = {
         "configs/botnet/md17/aspirin/aspirin.sh",
         PerDataset(20, {"md17_ethanol": 3, "md17_naphthalene": 2, "md17_salicylic_acid": 1, "lips20": 10}),
         PerDataset(1500, {"md17_naphthalene": 1000, "md17_salicylic_acid": 1000, "lips": 1000, "lips20": 1000}),
-        "configs/botnet/md17/*/*.sh, configs/botnet/lips*/lips.sh (naphthalene, salicylic acid: 4 interactions)"),
+        "configs/botnet/md17/*/*.sh, configs/botnet/lips*/lips.sh",
+        PerDataset({}, {"md17_naphthalene": {"num_interactions": 4}, "md17_salicylic_acid": {"num_interactions": 4}})),
     "equiformer": {
         "optimizer": Setting("adamw", EQUIFORMER_MAIN, "--opt default adamw (timm create_optimizer)"),
         "amsgrad": Setting(False, EQUIFORMER_MAIN),
@@ -165,6 +176,7 @@ RECIPES: dict[str, dict[str, Setting]] = {
         "r_max": Setting(5.0, EQUIFORMER_MAIN, "--radius default"),
         "energy_reference": Setting("standardised by the training set's total-energy mean and std", EQUIFORMER_MAIN),
         "dtype": Setting("float32", EQUIFORMER_MAIN),
+        "hyperparameters": Setting(PerDataset({}), EQUIFORMER_SCRIPT, "the same architecture on every dataset"),
     },
     "torchmd-et": {
         "optimizer": Setting("adamw", TORCHMD_MODULE),
@@ -187,6 +199,8 @@ RECIPES: dict[str, dict[str, Setting]] = {
                                               "study_graph hyperparameters"),
         "energy_reference": Setting("standardize: true (training-set energy mean and std), no prior", TORCHMD_CONFIG),
         "dtype": Setting("float32", TORCHMD_CONFIG, "precision: 32"),
+        "hyperparameters": Setting(PerDataset({}, {"lips20": {"max_num_neighbors": 50}}), TORCHMD_LIPS20,
+                                   "max_num_neighbors; it applies to the study's graph (study_graph: true)"),
     },
 }
 

@@ -90,7 +90,7 @@ def demo(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def benchmark(
     ctx: typer.Context,
-    plan: str = typer.Option("smoke", "--plan", "--preset", help="a preset (smoke, paper) or a plan YAML file"),
+    plan: str = typer.Option("smoke", "--plan", "--preset", help="a preset (smoke, cpu, paper) or a plan YAML file"),
     output: Path = typer.Option(Path("egraff-benchmark"), "-o", "--output", help="job directories and the leaderboard"),
     workers: int = typer.Option(2, min=0, help="Dask worker processes on this machine (0: run here, one job at a time)"),
     scheduler: str = typer.Option(None, help="address of a running Dask scheduler (e.g. a dask-jobqueue cluster)"),

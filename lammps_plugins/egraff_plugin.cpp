@@ -21,6 +21,7 @@
    The plugin ABI (lammpsplugin_init) is documented in LAMMPS's "Writing plugins" guide; the
    registration itself happens in the pair-style library (egraff_register.cpp). */
 
+#include "egraff_library_dir.h"
 #include "lammps.h"
 
 #include <dlfcn.h>
@@ -80,15 +81,6 @@ int host_version(void *lmp, void *regfunc)
   return version != nullptr ? version(lmp) : -1;
 }
 
-std::string this_directory()
-{
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&this_directory), &info) == 0 || info.dli_fname == nullptr) return ".";
-  const std::string path = info.dli_fname;
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 }    // namespace
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
@@ -96,7 +88,7 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   const int host = host_version(lmp, regfunc);
   if (host != EGRAFF_LAMMPS_NUM_VER)
     refuse(lmp, regfunc,
-           "the egraff plugin " + this_directory() + "/egraffplugin.so was built for LAMMPS " +
+           "the egraff plugin " + egraff::this_library_directory() + "/egraffplugin.so was built for LAMMPS " +
                std::to_string(EGRAFF_LAMMPS_NUM_VER) + " but this LAMMPS is " +
                (host < 0 ? std::string("of unknown version (no lammps_version symbol)") : std::to_string(host)) +
                "; rebuild the plugin against this LAMMPS (make setup in a Python environment with its "
@@ -104,7 +96,7 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
                "see the README section 'Using the plugin')");
 
   // Opened once per process and never closed: it loads libtorch, which does not support being unloaded.
-  const std::string library = this_directory() + "/" + EGRAFF_PAIR_LIBRARY;
+  const std::string library = egraff::this_library_directory() + "/" + EGRAFF_PAIR_LIBRARY;
   static void *pair_library = nullptr;
   if (pair_library == nullptr) {
     pair_library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);

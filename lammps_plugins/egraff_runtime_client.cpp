@@ -3,6 +3,8 @@
 #include "egraff_runtime_client.h"
 
 #ifndef EGRAFF_RUNTIME_LINKED
+#include "egraff_library_dir.h"
+
 #include <dlfcn.h>
 #endif
 
@@ -17,24 +19,11 @@ const egraff_runtime_api *load_runtime(std::string &)
 
 #else
 
-namespace {
-
-std::string this_directory()
-{
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&this_directory), &info) == 0 || info.dli_fname == nullptr) return ".";
-  const std::string path = info.dli_fname;
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-}    // namespace
-
 const egraff_runtime_api *load_runtime(std::string &why)
 {
   static const egraff_runtime_api *api = nullptr;
   if (api != nullptr) return api;
-  const std::string library = this_directory() + "/" + EGRAFF_RUNTIME_LIBRARY;
+  const std::string library = this_library_directory() + "/" + EGRAFF_RUNTIME_LIBRARY;
 #ifdef EGRAFF_NO_DEEPBIND    // only to measure what deep binding changes (bench/symbol_binding.py)
   void *handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
 #else

@@ -809,23 +809,21 @@ void PairEGraFF::finish()
   double total[8], first = warmup.calls > 0 ? first_call_model : 0.0, first_max = 0.0;
   MPI_Allreduce(local, total, 8, MPI_DOUBLE, MPI_SUM, world);
   MPI_Allreduce(&first, &first_max, 1, MPI_DOUBLE, MPI_MAX, world);
-  if (comm->me == 0 && total[3] > 0) {
-    const double per = 1000.0 / total[3];
+  // sums: graph, model, scatter seconds and the number of calls
+  const auto report = [&](const char *label, const double *sums, const std::string &note) {
+    if (comm->me != 0 || sums[3] <= 0) return;
+    const double per = 1000.0 / sums[3];
     utils::logmesg(lmp,
-                   "pair egraff timing: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call "
-                   "scatter {:.6f} ms/call (summed over {} ranks; steady state, without the first {} calls "
-                   "after pair_coeff)\n",
-                   total[3], total[0] * per, total[1] * per, total[2] * per, comm->nprocs, WARMUP_CALLS);
-  }
-  if (comm->me == 0 && total[7] > 0) {
-    const double per = 1000.0 / total[7];
-    utils::logmesg(lmp,
-                   "pair egraff warm-up: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call scatter "
-                   "{:.6f} ms/call first model call {:.6f} ms (the first {} calls after pair_coeff, "
-                   "summed over {} ranks)\n",
-                   total[7], total[4] * per, total[5] * per, total[6] * per, first_max * 1000.0, WARMUP_CALLS,
-                   comm->nprocs);
-  }
+                   "pair egraff {}: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call scatter {:.6f} "
+                   "ms/call {}\n",
+                   label, sums[3], sums[0] * per, sums[1] * per, sums[2] * per, note);
+  };
+  report("timing", total,
+         fmt::format("(summed over {} ranks; steady state, without the first {} calls after pair_coeff)",
+                     comm->nprocs, WARMUP_CALLS));
+  report("warm-up", total + 4,
+         fmt::format("first model call {:.6f} ms (the first {} calls after pair_coeff, summed over {} ranks)",
+                     first_max * 1000.0, WARMUP_CALLS, comm->nprocs));
   steady = Timing();
   warmup = Timing();
 }

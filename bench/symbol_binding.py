@@ -1,14 +1,14 @@
 """The same TorchScript model call inside `lmp` and in bare Python, with and without deep binding.
 
 Inside `lmp` the wheel's liblammps (loaded first) exports its own reference BLAS; without
-RTLD_DEEPBIND libtorch_cpu's float64 matrix products bind to it (lammps_plugins/egraff_plugin.cpp).
+RTLD_DEEPBIND libtorch_cpu's float64 matrix products bind to it (lammps_plugins/egraff_runtime_client.h).
 For the tiny preset (--preset paper: EGraFFBench size) of every architecture, float64 and float32, on a 256-atom rattled fcc CuAu
 crystal held still (zero velocities and forces, so every call sees the same graph; map mode, so
 the graph equals the periodic graph Python builds):
 
 * lmp: the plugin's own model time per call (`pair_style egraff timing yes`, after warm-up calls),
-  once with the installed plugin ("after": deep binding) and once with a loader built with
-  -DEGRAFF_DEEPBIND=OFF in front of the same pair-style library ("before");
+  once with the installed plugin ("after": deep binding) and once with a pair-style library built
+  with -DEGRAFF_DEEPBIND=OFF between the same loader and model runtime ("before");
 * python: the same deployed file called on the same graph in this process (torch imported first).
 
 ratio = lmp model ms / python model ms, both measured in the same repeat; repeats are interleaved.
@@ -55,15 +55,17 @@ def crystal():
 
 
 def loader_without_deepbind(work: Path) -> Path:
-    """A directory with a loader built with -DEGRAFF_DEEPBIND=OFF next to the installed pair library."""
+    """A directory with a pair-style library built with -DEGRAFF_DEEPBIND=OFF (it opens the model runtime)
+    next to the installed loader and model runtime."""
     build_dir = REPO / "build" / "bench-no-deepbind"
     subprocess.run(["cmake", "-S", REPO, "-B", build_dir, "-DEGRAFF_DEEPBIND=OFF", f"-DPython3_EXECUTABLE={sys.executable}"],
                    check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", build_dir, "--target", "egraffplugin"], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", build_dir, "--target", "egraff_pair", "-j2"], check=True, capture_output=True)
     directory = work / "no-deepbind"
     directory.mkdir()
-    (directory / PLUGIN_FILE).symlink_to(build_dir / PLUGIN_FILE)
-    (directory / "libegraff_pair.so").symlink_to(Path(plugin_dir()) / "libegraff_pair.so")
+    for name in (PLUGIN_FILE, "libegraff_runtime.so"):
+        (directory / name).symlink_to(Path(plugin_dir()) / name)
+    (directory / "libegraff_pair.so").symlink_to(build_dir / "libegraff_pair.so")
     return directory
 
 

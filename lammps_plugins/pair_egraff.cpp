@@ -3,7 +3,7 @@
 #include "pair_egraff.h"
 
 #include "egraff_contract.h"
-#include "egraff_sha256.h"
+#include "egraff_runtime_client.h"
 
 #include "atom.h"
 #include "comm.h"
@@ -16,10 +16,6 @@
 #include "update.h"
 #include "utils.h"
 
-#include <ATen/Parallel.h>
-#include <caffe2/serialize/inline_container.h>
-#include <torch/cuda.h>
-
 #include <mpi.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +27,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -46,38 +43,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0)
 {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::vector<std::string> split_lines(const std::string &text)
-{
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
-  return lines;
-}
-
-/* The sentence a user needs from a torch exception: a c10::Error without its C++ backtrace, and
-   for an error raised inside TorchScript code the last line (the exception itself) instead of
-   "The following operation failed in the TorchScript interpreter." */
-std::string failure_cause(const std::exception &e)
-{
-  const auto *c10_error = dynamic_cast<const c10::Error *>(&e);
-  const auto lines = split_lines(c10_error ? c10_error->what_without_backtrace() : e.what());
-  if (lines.empty()) return "no message";
-  std::string cause = lines.front();
-  if (cause.find("failed in the TorchScript interpreter") != std::string::npos) cause = lines.back();
-  // torch's zip reader appends a paragraph of advice meant for its own developers
-  const auto advice = cause.find(". This is an internal miniz error");
-  return advice == std::string::npos ? cause : cause.substr(0, advice);
-}
-
-std::string shape_str(const torch::Tensor &t)
-{
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
 }
 
 std::vector<std::string> split_words(const std::string &s)
@@ -110,31 +75,6 @@ bool parse_int(const std::string &text, long &value)
   if (end == begin || errno == ERANGE) return false;
   while (std::isspace((unsigned char) *end)) end++;
   return *end == '\0';
-}
-
-/* The weights digest of a deployed file (rule in python/egraff/contract.py): SHA-256 over
-   the records that hold the module's state — data.pkl, constants.pkl and the tensor storages under
-   data/ and constants/ — in byte-wise name order, each as name, NUL, 8-byte little-endian length,
-   bytes. Code and metadata are not part of it. */
-std::string weights_digest(const std::string &path)
-{
-  caffe2::serialize::PyTorchStreamReader reader(path);
-  auto names = reader.getAllRecords();
-  std::sort(names.begin(), names.end());
-  egraff::Sha256 hash;
-  for (const auto &name : names) {
-    const bool state = name == "data.pkl" || name == "constants.pkl" || name.rfind("data/", 0) == 0 ||
-        name.rfind("constants/", 0) == 0;
-    if (!state) continue;
-    auto record = reader.getRecord(name);
-    const uint64_t size = std::get<1>(record);
-    uint8_t length[8];
-    for (int k = 0; k < 8; k++) length[k] = uint8_t(size >> (8 * k));
-    hash.update(name.c_str(), name.size() + 1);    // with its NUL
-    hash.update(length, 8);
-    hash.update(std::get<0>(record).get(), size);
-  }
-  return hash.hexdigest();
 }
 
 /* The virial of one edge, W = sum over its atoms of x F = -r_ij (x) dE/dr_ij, symmetrised, in
@@ -329,10 +269,21 @@ int PairEGraFF::parse_committee(int iarg, int narg, char **arg)
   return iarg;
 }
 
+/* The model runtime, loaded once per process (egraff_runtime_client.h). */
+
+void PairEGraFF::load_runtime()
+{
+  if (runtime) return;
+  std::string why;
+  runtime = egraff::load_runtime(why);
+  if (!runtime)
+    error->all(FLERR, "pair_style egraff: {}; reinstall egraff (make setup) or rebuild the plugin", why);
+}
+
 void PairEGraFF::select_device()
 {
-  if (device_request != DeviceRequest::CPU && torch::cuda::is_available() &&
-      torch::cuda::device_count() > 0) {
+  const int gpus = runtime->cuda_device_count();
+  if (device_request != DeviceRequest::CPU && gpus > 0) {
     // one GPU per node-local rank, shared round-robin when there are more ranks than GPUs
     int local_rank = 0;
 #ifndef MPI_STUBS    // a serial LAMMPS (src/STUBS/mpi.h) has one rank and no MPI_Comm_split_type
@@ -341,11 +292,11 @@ void PairEGraFF::select_device()
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
 #endif
-    device = torch::Device(torch::kCUDA, local_rank % (int) torch::cuda::device_count());
+    device = fmt::format("cuda:{}", local_rank % gpus);
   } else if (device_request == DeviceRequest::CUDA) {
     error->all(FLERR, "pair_style egraff: device cuda requested, but the installed torch sees no CUDA GPU");
   } else {
-    device = torch::kCPU;
+    device = "cpu";
   }
 }
 
@@ -368,33 +319,19 @@ PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
     error->all(FLERR, "pair_coeff egraff: model file '{}' is empty (0 bytes); write it again with `egraff export`",
                path);
 
+  // the runtime checks the file's kind, its weights digest and the contract's forward
+  char why[1024] = "";
+  egraff_model *handle = runtime->open(path.c_str(), device.c_str(), why, sizeof(why));
+  if (!handle) error->all(FLERR, "pair_coeff egraff: {}", why);
   DeployedModel m;
   m.path = path;
-  torch::jit::ExtraFilesMap extra;
-  for (const char *key : egraff::REQUIRED_KEYS) extra[key] = "";
-  for (const char *key : egraff::OPTIONAL_KEYS) extra[key] = "";
-  try {
-    m.module = torch::jit::load(path, device, extra);
-  } catch (const std::exception &e) {
-    const std::string cause = failure_cause(e);
-    if (cause.find("constants.pkl") != std::string::npos)    // a torch.save zip: no TorchScript code
-      error->all(FLERR,
-                 "pair_coeff egraff: '{}' is a torch.save file (a checkpoint?), not a TorchScript "
-                 "model; write the deployed file with `egraff export`",
-                 path);
-    error->all(FLERR,
-               "pair_coeff egraff: '{}' is not a loadable TorchScript model ({}); "
-               "write one with `egraff export`",
-               path, cause);
-  }
-  m.module.eval();
+  m.handle = std::shared_ptr<egraff_model>(handle, runtime->close);
+  m.format = runtime->format(handle);
+  std::map<std::string, std::string> extra;
+  for (const char *key : egraff::REQUIRED_KEYS) extra[key] = runtime->metadata(handle, key);
+  for (const char *key : egraff::OPTIONAL_KEYS) extra[key] = runtime->metadata(handle, key);
 
   const std::string &version = extra["egraff_contract"];
-  if (version.empty())
-    error->all(FLERR,
-               "pair_coeff egraff: '{}' is a TorchScript file but not an egraff deployed model "
-               "(no 'egraff_contract' metadata); write it with `egraff export`",
-               path);
   if (version != egraff::CONTRACT_VERSION)
     error->all(FLERR,
                "pair_coeff egraff: '{}' uses deployed-model contract version {}, this plugin "
@@ -440,39 +377,12 @@ PairEGraFF::DeployedModel PairEGraFF::load_model(const std::string &path)
     }
   }
 
-  auto forward = m.module.find_method("forward");
-  const size_t num_inputs = forward ? forward->function().getSchema().arguments().size() - 1 : 0;
-  if (num_inputs != 4)
-    error->all(FLERR,
-               "pair_coeff egraff: the forward of '{}' takes {} inputs, the contract's takes 4 "
-               "(edge_vectors, edge_index, atom_types, n_local)",
-               path, num_inputs);
-
-  check_weights_digest(path, extra["weights_sha256"]);
+  if (extra["weights_sha256"].empty() && comm->me == 0)
+    error->warning(FLERR,
+                   "pair_coeff egraff: '{}' carries no weights digest (written by another tool or an older "
+                   "egraff), so damage to its weights cannot be detected",
+                   path);
   return m;
-}
-
-void PairEGraFF::check_weights_digest(const std::string &path, const std::string &expected)
-{
-  if (expected.empty()) {
-    if (comm->me == 0)
-      error->warning(FLERR,
-                     "pair_coeff egraff: '{}' carries no weights digest (written by another tool or "
-                     "an older egraff), so damage to its weights cannot be detected",
-                     path);
-    return;
-  }
-  std::string actual;
-  try {
-    actual = weights_digest(path);
-  } catch (const std::exception &e) {
-    error->all(FLERR, "pair_coeff egraff: cannot read the records of '{}' ({})", path, failure_cause(e));
-  }
-  if (actual != expected)
-    error->all(FLERR,
-               "pair_coeff egraff: '{}' is damaged: its weights differ from those written at export "
-               "(weights_sha256 mismatch); export or copy the file again",
-               path);
 }
 
 /* pair_coeff * * model.pt El1 El2 ... ElN   (one name per LAMMPS atom type; NULL = not mapped) */
@@ -490,9 +400,11 @@ void PairEGraFF::coeff(int narg, char **arg)
                narg - 3, ntypes, ntypes);
   if (!allocated) allocate();
 
+  load_runtime();
   select_device();
   model = load_model(arg[2]);
   model_loaded = true;
+  calls_since_load = 0;
 
   const std::string known = egraff_compat::join_words(model.type_names, " ");
   type_map.assign(ntypes + 1, -1);
@@ -637,9 +549,9 @@ void PairEGraFF::init_style()
                "reverse-communicated); remove 'newton off' or use mode map on 1 rank",
                mode_name(mode));
 
-  // torch runs on its own OpenMP runtime (see egraff_plugin.cpp): give it LAMMPS's thread count
-  // (OMP_NUM_THREADS, -pk omp N) unless `threads N` asks for another
-  at::set_num_threads(num_threads > 0 ? num_threads : comm->nthreads);
+  // torch runs on its own OpenMP runtime (see egraff_runtime_client.h): give it LAMMPS's thread
+  // count (OMP_NUM_THREADS, -pk omp N) unless `threads N` asks for another
+  const int torch_threads = runtime->set_num_threads(num_threads > 0 ? num_threads : comm->nthreads);
 
   ghostneigh = 0;
   if (mode == Mode::GHOSTMP) {
@@ -665,10 +577,10 @@ void PairEGraFF::init_style()
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair egraff: model {} ({} elements: {}), r_max {}, num_layers {}, dtype {}, "
-                   "mode {}, device {}, torch threads {}\n",
+                   "{}, mode {}, device {}, torch threads {}\n",
                    model.path, model.type_names.size(), egraff_compat::join_words(model.type_names, " "),
-                   model.r_max, model.num_layers, model.model_dtype, mode_name(mode), device.str(),
-                   at::get_num_threads());
+                   model.r_max, model.num_layers, model.model_dtype, model.format, mode_name(mode), device,
+                   torch_threads);
   init_committee();
 }
 
@@ -775,79 +687,37 @@ void PairEGraFF::build_graph()
   std::memcpy(src + num_edges, dst, num_edges * sizeof(int64_t));
 }
 
-/* The contract's inputs as tensors on the model's device (views of the graph buffers on the CPU).
-   edge_vectors is a leaf that requires grad: the contract lets a model differentiate with respect
-   to its input without setting the flag itself. */
+/* One call of one model on a graph of num_nodes nodes and `edges` edges (the "call" step) into
+   `out`; an error names the model file. The runtime checks the outputs' types and shapes against
+   the contract; a non-finite energy or force is refused here. */
 
-std::vector<torch::jit::IValue> PairEGraFF::graph_inputs()
+void PairEGraFF::evaluate(DeployedModel &m, int64_t edges, const double *vectors, const int64_t *index,
+                          ModelOutput &out)
 {
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  auto edge_vectors = torch::from_blob(edge_vec.data(), {num_edges, 3}, f64).to(device);
-  edge_vectors.requires_grad_(true);
-  return {edge_vectors, torch::from_blob(edge_index.data(), {2, num_edges}, i64).to(device),
-          torch::from_blob(node_types.data(), {(int64_t) num_nodes}, i64).to(device),
-          torch::scalar_tensor((int64_t) atom->nlocal, i64).to(device)};
-}
+  out.node_energy.resize(num_nodes);
+  out.edge_forces.resize(3 * edges);
+  char why[1024] = "";
+  const int status = runtime->evaluate(m.handle.get(), num_nodes, edges, atom->nlocal, vectors, index,
+                                       node_types.data(), out.node_energy.data(), out.edge_forces.data(), why,
+                                       sizeof(why));
+  if (status == -1)
+    error->one(FLERR, "pair_style egraff: model '{}' failed at step {}: {}", m.path, update->ntimestep, why);
+  if (status != 0) error->one(FLERR, "pair_style egraff: model '{}' {}", m.path, why);
 
-/* One call of one model on the current graph (the "call" step), its output checked against the
-   contract: a tuple whose first two items are node_energy [num_nodes] and edge_forces
-   [num_edges, 3], both float64 and finite. Errors name the model file. */
-
-PairEGraFF::ModelOutput PairEGraFF::evaluate(DeployedModel &m, const std::vector<torch::jit::IValue> &inputs)
-{
-  torch::jit::IValue out;
-  try {
-    out = m.module.forward(inputs);
-  } catch (const std::exception &e) {
-    error->one(FLERR, "pair_style egraff: model '{}' failed at step {}: {}", m.path, update->ntimestep,
-               failure_cause(e));
-  }
-  if (!out.isTuple())
-    error->one(FLERR,
-               "pair_style egraff: model '{}' returned a {}, not the contract's tuple (node_energy, "
-               "edge_forces); it does not follow the egraff contract",
-               m.path, out.tagKind());
-  const auto &items = out.toTupleRef().elements();
-  if (items.size() < 2 || !items[0].isTensor() || !items[1].isTensor())
-    error->one(FLERR,
-               "pair_style egraff: model '{}' returned a tuple of {} items that is not (node_energy, "
-               "edge_forces) tensors; it does not follow the egraff contract",
-               m.path, items.size());
-  ModelOutput result{items[0].toTensor().detach(), items[1].toTensor().detach()};
-  const int64_t expected_edges = inputs[0].toTensor().size(0);    // a committee member may see fewer
-  if (result.node_energy.scalar_type() != torch::kFloat64 || result.edge_forces.scalar_type() != torch::kFloat64)
-    error->one(FLERR,
-               "pair_style egraff: model '{}' returned node_energy of dtype {} and edge_forces of "
-               "dtype {}; the contract requires float64 (Double) for both",
-               m.path, c10::toString(result.node_energy.scalar_type()),
-               c10::toString(result.edge_forces.scalar_type()));
-  if (result.node_energy.dim() != 1 || result.node_energy.size(0) != num_nodes || result.edge_forces.dim() != 2 ||
-      result.edge_forces.size(0) != expected_edges || result.edge_forces.size(1) != 3)
-    error->one(FLERR,
-               "pair_style egraff: model '{}' returned shapes {} and {}, expected [{}] and [{}, 3]; "
-               "it does not follow the egraff contract",
-               m.path, shape_str(result.node_energy), shape_str(result.edge_forces), num_nodes, expected_edges);
-  result.node_energy = result.node_energy.to(torch::kCPU).contiguous();
-  result.edge_forces = result.edge_forces.to(torch::kCPU).contiguous();
-
-  const double *e_node = result.node_energy.data_ptr<double>();
-  const double *g = result.edge_forces.data_ptr<double>();
   double e_local = 0.0, g_sum = 0.0;
-  for (int i = 0; i < atom->nlocal; i++) e_local += e_node[i];
-  for (int64_t k = 0; k < 3 * expected_edges; k++) g_sum += g[k];
+  for (int i = 0; i < atom->nlocal; i++) e_local += out.node_energy[i];
+  for (int64_t k = 0; k < 3 * edges; k++) g_sum += out.edge_forces[k];
   if (!std::isfinite(e_local) || !std::isfinite(g_sum))
     error->one(FLERR,
                "pair_style egraff: model '{}' returned a non-finite energy or force at step {}; "
                "the simulation has left the model's domain (atoms too close or too hot?) or the "
                "model file is broken",
                m.path, update->ntimestep);
-  return result;
 }
 
 void PairEGraFF::tally_energy(const ModelOutput &out)
 {
-  const double *e_node = out.node_energy.data_ptr<double>();
+  const double *e_node = out.node_energy.data();
   const int nlocal = atom->nlocal;
   if (eflag_global)
     for (int i = 0; i < nlocal; i++) eng_vdwl += e_node[i];
@@ -858,7 +728,7 @@ void PairEGraFF::tally_energy(const ModelOutput &out)
 void PairEGraFF::tally_forces_and_virial(const ModelOutput &out)
 {
   double **f = atom->f;
-  const double *g = out.edge_forces.data_ptr<double>();
+  const double *g = out.edge_forces.data();
   const int64_t *edge_src = edge_index.data();
   const int64_t *edge_dst = edge_src + num_edges;
   double v[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
@@ -903,17 +773,27 @@ void PairEGraFF::compute(int eflag, int vflag)
 
   auto t0 = Clock::now();
   build_graph();
-  t_graph += seconds_since(t0);
+  const double t_graph = seconds_since(t0);
 
   t0 = Clock::now();
-  const ModelOutput out = evaluate(model, graph_inputs());
-  t_model += seconds_since(t0);
-  n_calls++;
+  evaluate(model, num_edges, edge_vec.data(), edge_index.data(), output);
+  const double t_model = seconds_since(t0);
 
   t0 = Clock::now();
-  tally_energy(out);
-  tally_forces_and_virial(out);
-  t_scatter += seconds_since(t0);
+  tally_energy(output);
+  tally_forces_and_virial(output);
+  record_call(t_graph, t_model, seconds_since(t0));
+}
+
+void PairEGraFF::record_call(double graph, double model_seconds, double scatter)
+{
+  Timing &t = calls_since_load < WARMUP_CALLS ? warmup : steady;
+  if (calls_since_load == 0) first_call_model = model_seconds;
+  t.graph += graph;
+  t.model += model_seconds;
+  t.scatter += scatter;
+  t.calls++;
+  calls_since_load++;
 }
 
 /* `timing yes`: every rank joins the reduction, also one that owned no atoms and never called the
@@ -923,17 +803,29 @@ void PairEGraFF::compute(int eflag, int vflag)
 void PairEGraFF::finish()
 {
   if (!report_timing) return;
-  double local[4] = {t_graph, t_model, t_scatter, (double) n_calls}, total[4];
-  MPI_Allreduce(local, total, 4, MPI_DOUBLE, MPI_SUM, world);
-  if (comm->me == 0 && total[3] > 0) {
-    const double per = 1000.0 / total[3];
+  // steady state, warm-up, first call's model time (the largest of any rank)
+  double local[8] = {steady.graph, steady.model, steady.scatter, (double) steady.calls,
+                     warmup.graph, warmup.model, warmup.scatter, (double) warmup.calls};
+  double total[8], first = warmup.calls > 0 ? first_call_model : 0.0, first_max = 0.0;
+  MPI_Allreduce(local, total, 8, MPI_DOUBLE, MPI_SUM, world);
+  MPI_Allreduce(&first, &first_max, 1, MPI_DOUBLE, MPI_MAX, world);
+  // sums: graph, model, scatter seconds and the number of calls
+  const auto report = [&](const char *label, const double *sums, const std::string &note) {
+    if (comm->me != 0 || sums[3] <= 0) return;
+    const double per = 1000.0 / sums[3];
     utils::logmesg(lmp,
-                   "pair egraff timing: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call "
-                   "scatter {:.6f} ms/call (summed over {} ranks)\n",
-                   total[3], total[0] * per, total[1] * per, total[2] * per, comm->nprocs);
-  }
-  t_graph = t_model = t_scatter = 0.0;
-  n_calls = 0;
+                   "pair egraff {}: calls {:.0f} graph {:.6f} ms/call model {:.6f} ms/call scatter {:.6f} "
+                   "ms/call {}\n",
+                   label, sums[3], sums[0] * per, sums[1] * per, sums[2] * per, note);
+  };
+  report("timing", total,
+         fmt::format("(summed over {} ranks; steady state, without the first {} calls after pair_coeff)",
+                     comm->nprocs, WARMUP_CALLS));
+  report("warm-up", total + 4,
+         fmt::format("first model call {:.6f} ms (the first {} calls after pair_coeff, summed over {} ranks)",
+                     first_max * 1000.0, WARMUP_CALLS, comm->nprocs));
+  steady = Timing();
+  warmup = Timing();
 }
 #endif
 
@@ -1106,74 +998,82 @@ void PairEGraFF::compute_committee()
 {
   const int K = committee_size();
   const bool deviation_due = update->ntimestep % committee_every == 0;
-  const int evaluated = (drive == Drive::MEAN || deviation_due) ? K : 1;
-  std::vector<ModelOutput> outputs;
-  if (atom->nlocal > 0) {
+  const int evaluated = atom->nlocal == 0 ? 0 : (drive == Drive::MEAN || deviation_due) ? K : 1;
+  member_outputs.resize(K);
+  if (evaluated > 0) {
     auto t0 = Clock::now();
     build_graph();
-    t_graph += seconds_since(t0);
+    const double t_graph = seconds_since(t0);
 
     t0 = Clock::now();
-    const auto inputs = graph_inputs();
-    for (int k = 0; k < evaluated; k++) outputs.push_back(evaluate_member(k, inputs));
-    t_model += seconds_since(t0);
-    n_calls++;
+    for (int k = 0; k < evaluated; k++) evaluate_member(k, member_outputs[k]);
+    const double t_model = seconds_since(t0);
 
     t0 = Clock::now();
     if (drive == Drive::MEAN) {
-      ModelOutput mean{outputs[0].node_energy.clone(), outputs[0].edge_forces.clone()};
+      mean_output = member_outputs[0];
       for (int k = 1; k < K; k++) {
-        mean.node_energy += outputs[k].node_energy;
-        mean.edge_forces += outputs[k].edge_forces;
+        for (size_t i = 0; i < mean_output.node_energy.size(); i++)
+          mean_output.node_energy[i] += member_outputs[k].node_energy[i];
+        for (size_t c = 0; c < mean_output.edge_forces.size(); c++)
+          mean_output.edge_forces[c] += member_outputs[k].edge_forces[c];
       }
-      mean.node_energy /= K;
-      mean.edge_forces /= K;
-      tally_energy(mean);
-      tally_forces_and_virial(mean);
+      for (double &e : mean_output.node_energy) e /= K;
+      for (double &g : mean_output.edge_forces) g /= K;
+      tally_energy(mean_output);
+      tally_forces_and_virial(mean_output);
     } else {
-      tally_energy(outputs[0]);
-      tally_forces_and_virial(outputs[0]);
+      tally_energy(member_outputs[0]);
+      tally_forces_and_virial(member_outputs[0]);
     }
-    t_scatter += seconds_since(t0);
+    record_call(t_graph, t_model, seconds_since(t0));
   }
   // collective: every rank joins, also one that owns no atoms
-  if (deviation_due) committee_deviation(outputs);
+  if (deviation_due) committee_deviation(evaluated);
 }
 
-/* Member k on the graph; a member with smaller cutoffs than the graph's is given only the edges
-   inside its own, and its edge forces are returned on the whole graph (zero on the other edges). */
+/* Member k on the graph into `out`; a member with smaller cutoffs than the graph's is given only the
+   edges inside its own, and its edge forces are returned on the whole graph (zero on the other edges). */
 
-PairEGraFF::ModelOutput PairEGraFF::evaluate_member(int k, const std::vector<torch::jit::IValue> &inputs)
+void PairEGraFF::evaluate_member(int k, ModelOutput &out)
 {
-  if (!member_subgraph[k]) return evaluate(member(k), inputs);
+  if (!member_subgraph[k]) {
+    evaluate(member(k), num_edges, edge_vec.data(), edge_index.data(), out);
+    return;
+  }
   const int n = atom->ntypes + 1;
   const int *type = atom->type;
   const double *cut_sq = member_cut_sq[k].data();
   const int64_t *src = edge_index.data();
   const int64_t *dst = src + num_edges;
-  std::vector<int64_t> inside;
+  sub_edges.clear();
   for (int64_t e = 0; e < num_edges; e++) {
     const double *r = &edge_vec[3 * e];
-    if (r[0] * r[0] + r[1] * r[1] + r[2] * r[2] < cut_sq[type[src[e]] * n + type[dst[e]]]) inside.push_back(e);
+    if (r[0] * r[0] + r[1] * r[1] + r[2] * r[2] < cut_sq[type[src[e]] * n + type[dst[e]]]) sub_edges.push_back(e);
   }
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  const auto selected = torch::from_blob(inside.data(), {(int64_t) inside.size()}, i64);
-  const auto on_device = selected.to(device);
-  auto edge_vectors = inputs[0].toTensor().detach().index_select(0, on_device);
-  edge_vectors.requires_grad_(true);
-  ModelOutput out =
-      evaluate(member(k), {edge_vectors, inputs[1].toTensor().index_select(1, on_device), inputs[2], inputs[3]});
-  out.edge_forces = torch::zeros({num_edges, 3}, torch::TensorOptions().dtype(torch::kFloat64))
-                        .index_copy_(0, selected, out.edge_forces);
-  return out;
+  const int64_t edges = (int64_t) sub_edges.size();
+  sub_vec.resize(3 * edges);
+  sub_index.resize(2 * edges);
+  for (int64_t s = 0; s < edges; s++) {
+    const int64_t e = sub_edges[s];
+    for (int c = 0; c < 3; c++) sub_vec[3 * s + c] = edge_vec[3 * e + c];
+    sub_index[s] = src[e];
+    sub_index[edges + s] = dst[e];
+  }
+  evaluate(member(k), edges, sub_vec.data(), sub_index.data(), sub_output);
+  out.node_energy = sub_output.node_energy;
+  out.edge_forces.assign(3 * num_edges, 0.0);
+  for (int64_t s = 0; s < edges; s++)
+    for (int c = 0; c < 3; c++) out.edge_forces[3 * sub_edges[s] + c] = sub_output.edge_forces[3 * s + c];
 }
 
 /* The model deviation of this step from the outputs of all K members (none on a rank without
    atoms): per-member atom forces (ghost contributions reverse-communicated to their owners) and
    virials, then sigma_F and sigma_E of each local atom, reduced over all ranks. */
 
-void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
+void PairEGraFF::committee_deviation(int evaluated)
 {
+  const std::vector<ModelOutput> &outputs = member_outputs;
   const int K = committee_size();
   const int ncol = 3 * K;
   const int nlocal = atom->nlocal;
@@ -1193,8 +1093,8 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
   std::vector<double> sums(7 * K + 2, 0.0);
   const int64_t *src = edge_index.data();
   const int64_t *dst = src + num_edges;
-  for (int k = 0; k < (int) outputs.size(); k++) {
-    const double *g = outputs[k].edge_forces.data_ptr<double>();
+  for (int k = 0; k < evaluated; k++) {
+    const double *g = outputs[k].edge_forces.data();
     for (int64_t e = 0; e < num_edges; e++) {
       const double *ge = g + 3 * e;
       double *fi = member_f[src[e]] + 3 * k, *fj = member_f[dst[e]] + 3 * k;
@@ -1206,7 +1106,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
       }
       for (int c = 0; c < 6; c++) sums[6 * k + c] += ve[c];
     }
-    const double *e_node = outputs[k].node_energy.data_ptr<double>();
+    const double *e_node = outputs[k].node_energy.data();
     for (int i = 0; i < nlocal; i++) sums[6 * K + k] += e_node[i];
   }
   if (mode != Mode::MAP) egraff_compat::reverse_comm(comm, this);
@@ -1220,7 +1120,7 @@ void PairEGraFF::committee_deviation(const std::vector<ModelOutput> &outputs)
     for (int k = 0; k < K; k++)
       for (int c = 0; c < 3; c++) var += (member_f[i][3 * k + c] - mean[c]) * (member_f[i][3 * k + c] - mean[c]);
     devi_f_atom[i] = std::sqrt(var / K);
-    for (int k = 0; k < K; k++) energy[k] = outputs[k].node_energy.data_ptr<double>()[i];
+    for (int k = 0; k < K; k++) energy[k] = outputs[k].node_energy.data()[i];
     devi_e_atom[i] = population_std(energy);
     const double devi[2] = {devi_f_atom[i], devi_e_atom[i]};
     for (int q = 0; q < 2; q++) {

@@ -1,4 +1,9 @@
-/* pair_style egraff: runs an egraff deployed potential (TorchScript, contract version 1) in LAMMPS.
+/* pair_style egraff: runs an egraff deployed potential (contract version 1) in LAMMPS.
+
+   This library is the LAMMPS-facing half, compiled with the host LAMMPS's C++ ABI and without torch:
+   it builds the graph and tallies what the model returns. The model itself runs in the model runtime
+   (libegraff_runtime.so, compiled with torch's ABI) behind the plain C interface of egraff_runtime.h;
+   the runtime reads TorchScript files and AOTInductor packages alike.
 
    The deployed-model contract (DESIGN.md) is edge based:
      forward(edge_vectors [E,3] f64, edge_index [2,E] i64, atom_types [N] i64, n_local 0-d i64)
@@ -13,10 +18,10 @@
      ghostmp nodes = local + ghost atoms, edges centred on all of them, ghost shell
              num_layers * r_max + skin; any model, any number of ranks.
 
-   compute() = build_graph() (from the neighbour list) -> graph_inputs() (tensors on the device)
-   -> evaluate(model, inputs) (one call, its output checked against the contract) -> tally energy,
-   forces and virial. evaluate() takes the model as an argument, so several deployed files can be
-   evaluated on one graph.
+   compute() = build_graph() (from the neighbour list into reused buffers) -> evaluate(model, graph)
+   (one runtime call writing into reused output buffers, checked against the contract) -> tally
+   energy, forces and virial. evaluate() takes the model as an argument, so several deployed files
+   can be evaluated on one graph.
 
    Committee (`pair_style egraff committee m1.pt m2.pt ...`, README.md): the pair_coeff file is
    member 0 and the pair_style files members 1..K-1, all for the same elements. They share one graph,
@@ -42,10 +47,10 @@ PairStyle(egraff, LAMMPS_NS::PairEGraFF);
 #define EGRAFF_PAIR_EGRAFF_H
 
 #include "egraff_lammps_compat.h"
+#include "egraff_runtime.h"
 #include "pair.h"
 
-#include <torch/script.h>
-
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,10 +80,11 @@ class PairEGraFF : public Pair {
   enum class DeviceRequest { AUTO, CPU, CUDA };
   enum class Drive { FIRST, MEAN };    // committee: which forces move the atoms
 
-  // One deployed file: its TorchScript module and the metadata the plugin uses.
+  // One deployed file: its runtime handle and the metadata the plugin uses.
   struct DeployedModel {
     std::string path;
-    torch::jit::Module module;
+    std::shared_ptr<egraff_model> handle;    // closed with the last copy
+    std::string format;    // torchscript or aotinductor
     std::vector<std::string> type_names;
     double r_max = 0.0;
     int num_layers = 1;
@@ -86,11 +92,11 @@ class PairEGraFF : public Pair {
     std::vector<double> pair_cutoffs;    // num_types^2, row = centre type; empty = r_max
   };
 
-  // What one model returns for the current graph, checked against the contract: CPU, float64,
-  // contiguous, finite.
+  // What one model returns for the current graph, checked against the contract: float64, finite.
+  // Buffers reused between steps.
   struct ModelOutput {
-    torch::Tensor node_energy;    // [num_nodes]
-    torch::Tensor edge_forces;    // [num_edges, 3] = dE_local / d edge_vectors
+    std::vector<double> node_energy;    // [num_nodes]
+    std::vector<double> edge_forces;    // [num_edges, 3] = dE_local / d edge_vectors
   };
 
  private:
@@ -102,7 +108,8 @@ class PairEGraFF : public Pair {
   bool report_timing = false;
   double ghost_limit = 100.0;    // ghostmp: most ghost atoms per local atom before refusing
 
-  torch::Device device = torch::kCPU;
+  const egraff_runtime_api *runtime = nullptr;
+  std::string device = "cpu";    // the runtime's name for it: cpu, cuda:N
   DeployedModel model;
   bool model_loaded = false;
 
@@ -119,14 +126,22 @@ class PairEGraFF : public Pair {
   std::vector<int64_t> node_types;
   std::unordered_map<tagint, int> tag_to_local;
 
-  // accumulated timing (seconds) for `timing yes`
-  double t_graph = 0.0, t_model = 0.0, t_scatter = 0.0;
-  bigint n_calls = 0;
+  // `timing yes`: seconds accumulated over a run, for the first WARMUP_CALLS calls after a model is
+  // loaded (what short runs pay once) apart from the rest (the steady state)
+  struct Timing {
+    double graph = 0.0, model = 0.0, scatter = 0.0;
+    bigint calls = 0;
+  };
+  static constexpr int WARMUP_CALLS = 3;
+  Timing steady, warmup;
+  bigint calls_since_load = 0;
+  double first_call_model = 0.0;
+  void record_call(double graph, double model, double scatter);
 
   void allocate();
+  void load_runtime();
   void select_device();
   DeployedModel load_model(const std::string &path);
-  void check_weights_digest(const std::string &path, const std::string &expected);
   const char *mode_name(Mode) const;
   void check_complete_neighbor_list();
   void check_ghost_shell(double ghost_cutoff, int num_layers, double cutmax);
@@ -134,10 +149,10 @@ class PairEGraFF : public Pair {
 
   // one force evaluation: build the graph, evaluate the model on it, tally its output
   void build_graph();
-  std::vector<torch::jit::IValue> graph_inputs();
-  ModelOutput evaluate(DeployedModel &m, const std::vector<torch::jit::IValue> &inputs);
+  void evaluate(DeployedModel &m, int64_t edges, const double *vectors, const int64_t *index, ModelOutput &out);
   void tally_energy(const ModelOutput &out);
   void tally_forces_and_virial(const ModelOutput &out);
+  ModelOutput output;    // of member 0 without a committee
 
   // committee (see the top of this file); member 0 is `model`, members 1..K-1 are `committee`
   std::vector<std::string> committee_paths;    // as given to pair_style
@@ -168,8 +183,13 @@ class PairEGraFF : public Pair {
   void open_deviation_file();
   void close_deviation_file();
   void compute_committee();
-  ModelOutput evaluate_member(int k, const std::vector<torch::jit::IValue> &inputs);
-  void committee_deviation(const std::vector<ModelOutput> &outputs);
+  std::vector<ModelOutput> member_outputs;    // [k]
+  ModelOutput mean_output;    // drive mean
+  std::vector<double> sub_vec;    // a member's subgraph: edge vectors, edge_index, ids in the graph
+  std::vector<int64_t> sub_index, sub_edges;
+  ModelOutput sub_output;
+  void evaluate_member(int k, ModelOutput &out);
+  void committee_deviation(int evaluated);
   void write_deviation_row(const double *values);
 };
 

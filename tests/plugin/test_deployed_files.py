@@ -167,7 +167,7 @@ def test_unusable_paths_are_named(lj_file, tmp_path):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(lj_file.read_bytes()[:3000])
     error = plugin_error(truncated)
-    assert "truncated.pt' is not a loadable TorchScript model (PytorchStreamReader failed reading zip archive" in error
+    assert "truncated.pt' is not a loadable TorchScript model or AOTInductor package (PytorchStreamReader failed reading zip archive" in error
     assert "internal miniz error" not in error  # torch's advice to its own developers is cut
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save({"state_dict": {"w": torch.zeros(3)}}, checkpoint)

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from conftest import LJ_CUT, fcc_binary, new_lammps, per_atom, run_lmp, thermo_rows
+from conftest import LJ_CUT, assert_lammps_error, fcc_binary, new_lammps, per_atom, run_lmp, thermo_rows
 
 
 def test_lmp_console_script_autoloads_through_entry_point(lj_file, tmp_path):
@@ -92,8 +95,11 @@ def test_timing_report(lj_file, tmp_path):
     ]) + "\n"
     result = run_lmp(script, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    line = next(x for x in result.stdout.splitlines() if x.startswith("pair egraff timing"))
-    assert "calls 6" in line  # setup + 5 steps
+    lines = result.stdout.splitlines()
+    steady = next(x for x in lines if x.startswith("pair egraff timing"))
+    warmup = next(x for x in lines if x.startswith("pair egraff warm-up"))
+    # setup + 5 steps: the first 3 calls after pair_coeff are reported apart as the warm-up
+    assert "calls 3 " in steady and "calls 3 " in warmup and "first model call" in warmup
 
 
 def test_threads_option_sets_torch_threads_and_keeps_results(mp2_file, tmp_path):
@@ -112,3 +118,20 @@ def test_threads_option_sets_torch_threads_and_keeps_results(mp2_file, tmp_path)
     assert "torch threads 2" in result.stdout and "torch threads 1" in result.stdout
     two, one = [np.array(row[1:]) for row in thermo_rows(result.stdout)]
     assert np.allclose(two, one, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("runtime", ["missing", "not a library"])
+def test_unloadable_model_runtime_is_a_lammps_error_naming_the_file(runtime, lj_file, tmp_path):
+    """The pair style reaches torch only through libegraff_runtime.so next to it (egraff_runtime.h)."""
+    from egraff._runtime import plugin_dir
+
+    plugins = tmp_path / "plugin"
+    plugins.mkdir()
+    for name in ("egraffplugin.so", "libegraff_pair.so"):
+        shutil.copy(Path(plugin_dir()) / name, plugins / name)
+    if runtime == "not a library":
+        (plugins / "libegraff_runtime.so").write_text("not an ELF file\n")
+    script = "\n".join(fcc_binary((2, 2, 2)) + ["pair_style egraff", f"pair_coeff * * {lj_file} Ar Kr", "run 0"]) + "\n"
+    result = run_lmp(script, tmp_path, env={"EGRAFF_PLUGIN_DIR": str(plugins), "LAMMPS_PLUGIN_PATH": str(plugins)})
+    assert_lammps_error(result, f"pair_style egraff: cannot load the model runtime {plugins}/libegraff_runtime.so: ",
+                        "; reinstall egraff (make setup) or rebuild the plugin")

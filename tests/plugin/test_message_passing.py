@@ -46,10 +46,16 @@ def dump_script(model, mode, steps=0, extra=()):
         "thermo_style custom step pe etotal press pxx pyy pzz pxy pxz pyz",
         "thermo_modify format float %22.15g",
         "thermo 10",
+        *dump("final", "type x y z fx fy fz c_pe c_sv[*]", every=max(steps, 1)),
         f"run {steps}",
-        "write_dump all custom final.dump id type x y z fx fy fz c_pe c_sv[*] modify sort id format float %22.15g",
     ]
     return "\n".join(lines) + "\n"
+
+
+def dump(name: str, columns: str, every: int = 1) -> list[str]:
+    """A dump written by the next run (LAMMPS before 2024 refuses write_dump of per-atom computes after a run)."""
+    return [f"dump {name} all custom {every} {name}.dump id {columns}",
+            f"dump_modify {name} sort id format float %22.15g"]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 The wheel's liblammps exports a plain reference BLAS (dgemm_, dgemv_, ddot_, ...) and ships its own
 libgomp, and is loaded before torch; without care libtorch_cpu's float64 matrix products bind to
-that BLAS (30-40 % slower MACE calls) and its OpenMP calls to LAMMPS's runtime. The plugin's loader
-opens the pair-style library with RTLD_DEEPBIND (lammps_plugins/egraff_plugin.cpp). The dynamic
+that BLAS (30-40 % slower MACE calls) and its OpenMP calls to LAMMPS's runtime. The pair style
+opens the model runtime with RTLD_DEEPBIND (lammps_plugins/egraff_runtime_client.h). The dynamic
 linker's own record (LD_DEBUG=bindings) shows where every symbol of torch's libraries went, in
 `lmp` and in Python with torch imported before LAMMPS. That the same model gives the same numbers
 in both places is tested in test_message_passing.py::test_plugin_equals_python_evaluation_per_atom.

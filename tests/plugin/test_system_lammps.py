@@ -22,7 +22,7 @@ import pytest
 from conftest import LJ_CUT, REPO, assert_lammps_error, fcc_binary, on_device, read_dump, run_lmp, thermo_rows
 from .test_committee import assert_deviation_equals_numpy, box, committee_script, committees  # noqa: F401 (fixtures)
 from .test_edge_cases import ghost_counts
-from .test_message_passing import SHORT_MD, SYSTEM, assert_same_state
+from .test_message_passing import SHORT_MD, SYSTEM, assert_same_state, dump
 from .test_neighbor_filters import molecular_commands, write_molecules
 from .test_random_structures import assert_lammps_equals_ase, lammps_script, random_structure, write_structures
 
@@ -51,12 +51,6 @@ def run_system(script: str, tmp_path: Path, *, nprocs: int = 1, plugin_path: Pat
     if nprocs > 1:
         cmd = [str(OPENMPI_RUN), "-np", str(nprocs)] + cmd
     return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
-
-
-def dump(name: str, columns: str, every: int = 1) -> list[str]:
-    """A dump written by the next run (LAMMPS 2021 refuses write_dump of per-atom computes after a run)."""
-    return [f"dump {name} all custom {every} {name}.dump id {columns}",
-            f"dump_modify {name} sort id format float %22.15g"]
 
 
 def lj_versus_lj_cut(model, mode: str) -> str:

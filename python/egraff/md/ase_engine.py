@@ -88,7 +88,9 @@ def run_ase(spec, directory: Path) -> Outcome:
 
     with open(directory / f"{TRAJECTORY}{PARTIAL}", "w") as trajectory:
         try:
+            set_up = time.perf_counter()
             failure, done = _evaluate(atoms.get_forces), 0
+            first_step = time.perf_counter() - set_up
             if failure is None:
                 row = _thermo_row(atoms, 0, p.timestep_ps, molecule)
                 watchdog = Watchdog(spec, atoms, row["potential_energy_eV"])
@@ -112,7 +114,7 @@ def run_ase(spec, directory: Path) -> Outcome:
             thermo.close()
             scratch.unlink(missing_ok=True)
     return Outcome(n_atoms=len(atoms), steps_completed=done, failure_reason=failure,
-                   failure_step=done if failure else None, md_wall_time_s=wall)
+                   failure_step=done if failure else None, md_wall_time_s=wall, first_step_wall_time_s=first_step)
 
 
 def _evaluate(function, *args) -> str | None:

@@ -91,7 +91,9 @@ def run_lammps(spec, directory: Path) -> Outcome:
                 thermo.write(row)
             return watchdog.check(row, lambda: _configuration(lmp, atoms))
 
+        set_up = time.perf_counter()
         failure, done = _run(lmp, "run 0"), 0  # set-up: step-0 forces, thermo and dump frame
+        first_step = time.perf_counter() - set_up
         if failure is None:
             row = _thermo_row(lmp)
             watchdog = Watchdog(spec, atoms, row["potential_energy_eV"])
@@ -108,7 +110,7 @@ def run_lammps(spec, directory: Path) -> Outcome:
             thermo.close()
         lmp.close()
     return Outcome(n_atoms=len(atoms), steps_completed=done, failure_reason=failure,
-                   failure_step=done if failure else None, md_wall_time_s=wall)
+                   failure_step=done if failure else None, md_wall_time_s=wall, first_step_wall_time_s=first_step)
 
 
 def _run(lmp, command: str) -> str | None:

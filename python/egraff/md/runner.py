@@ -146,6 +146,7 @@ def _summary(spec: SimulationSpec, outcome: Outcome, wall: float, files: dict) -
         "simulated_time_ps": outcome.steps_completed * p.timestep_ps,
         "requested_ps": p.steps * p.timestep_ps,
         "wall_time_s": wall, "md_wall_time_s": outcome.md_wall_time_s,
+        "first_step_wall_time_s": outcome.first_step_wall_time_s,
         "steps_per_s": steps_per_s,
         "atom_steps_per_s": steps_per_s * outcome.n_atoms if steps_per_s else None,
         "files": files,

@@ -73,6 +73,8 @@ class Outcome:
     failure_reason: str | None = None
     failure_step: int | None = None
     md_wall_time_s: float = 0.0  # time in the MD loop (set-up excluded)
+    # the set-up's step-0 force evaluation: the first model call, where loading and warm-up are paid
+    first_step_wall_time_s: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)

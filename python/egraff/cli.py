@@ -141,7 +141,10 @@ def export(
                                                           DataFormatError),
                                                failures=(ValueError, RuntimeError)):
         if upstream is None:
-            export_checkpoint(source, output, compile=compile, dtype=dtype, frames=frames)
+            from egraff.train.engine import validation_frames
+
+            held_out = (lambda: read_frames(frames)) if frames is not None else (lambda: validation_frames(source))
+            export_checkpoint(source, output, compile=compile, dtype=dtype, frames=held_out)
         elif upstream in LOADERS:
             held_out = None if frames is None else (lambda: read_frames(frames))
             export_model(LOADERS[upstream](source), output, compile=compile, dtype=dtype, frames=held_out)

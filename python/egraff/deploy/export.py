@@ -197,32 +197,6 @@ def describe_float32_check(check: dict) -> str:
             f"max |dE| {check['max_energy_difference_per_atom']:.3g} eV/atom")
 
 
-def validation_frames(checkpoint: str | os.PathLike) -> tuple[list, str]:
-    """The validation frames of the training run a checkpoint belongs to (its directory holds the
-    run's config.yaml and data.json), checked against the fingerprint recorded at training."""
-    import yaml
-
-    import egraff.data
-    from egraff.train.engine import load_frames
-
-    run_dir = Path(checkpoint).resolve().parent
-    config_file, data_file = run_dir / "config.yaml", run_dir / "data.json"
-    hint = "pass held-out frames with --frames FILE"
-    if not (config_file.is_file() and data_file.is_file()):
-        raise CheckpointError(f"{checkpoint} is not in a training run directory (no config.yaml and data.json next to "
-                              f"it), so its validation frames are unknown; {hint}")
-    config = yaml.safe_load(config_file.read_text())
-    record = json.loads(data_file.read_text())
-    if isinstance(record.get("val"), dict) and "given" in record["val"]:
-        raise CheckpointError(f"the run in {run_dir} was trained on frames handed over in Python, which it did not "
-                              f"store; {hint}")
-    _, val = load_frames(config["data"], int(config["train"]["seed"]))
-    if egraff.data.frames_fingerprint(val.frames) != record.get("val_fingerprint"):
-        raise CheckpointError(f"the validation frames of the run in {run_dir} are no longer those it was trained with "
-                              f"(their fingerprint differs from data.json); {hint}")
-    return val.frames, f"validation frames of {run_dir}"
-
-
 def read_frames(path: str | os.PathLike) -> tuple[list, str]:
     from egraff.data.frames import gather
 
@@ -266,10 +240,10 @@ def export_model(model, output: str | os.PathLike, data_fingerprint: str = "", *
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, compile: str = "torchscript",
-                      dtype: str | None = None, frames: str | os.PathLike | None = None) -> Path:
-    """Export a training checkpoint; a float32 export is checked on ``frames`` (a file) or, without,
-    on the validation frames of the checkpoint's training run."""
+                      dtype: str | None = None, frames=None) -> Path:
+    """Export a training checkpoint; a float32 export is checked on ``frames``, as :func:`export_model`
+    takes them (``egraff export`` passes the training run's validation frames by default:
+    :func:`egraff.train.engine.validation_frames`)."""
     model, ckpt = load_checkpoint(checkpoint)
-    held_out = (lambda: read_frames(frames)) if frames is not None else (lambda: validation_frames(checkpoint))
     return export_model(model, output, str(ckpt.get("data_fingerprint", "")), compile=compile, dtype=dtype,
-                        frames=held_out)
+                        frames=frames)

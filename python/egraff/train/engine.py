@@ -272,3 +272,27 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
 
 def train_from_files(config_file: str | None, overrides: list[str]) -> TrainResult:
     return train(load_config(config_file, overrides))
+
+
+def validation_frames(checkpoint: str | os.PathLike) -> tuple[list, str]:
+    """The validation frames of the training run a checkpoint belongs to (its directory holds the
+    run's config.yaml and data.json), checked against the fingerprint recorded at training."""
+    import egraff.data
+    from egraff.deploy.export import CheckpointError
+
+    run_dir = Path(checkpoint).resolve().parent
+    config_file, data_file = run_dir / "config.yaml", run_dir / "data.json"
+    hint = "pass held-out frames with --frames FILE"
+    if not (config_file.is_file() and data_file.is_file()):
+        raise CheckpointError(f"{checkpoint} is not in a training run directory (no config.yaml and data.json next to "
+                              f"it), so its validation frames are unknown; {hint}")
+    config = yaml.safe_load(config_file.read_text())
+    record = json.loads(data_file.read_text())
+    if isinstance(record.get("val"), dict) and "given" in record["val"]:
+        raise CheckpointError(f"the run in {run_dir} was trained on frames handed over in Python, which it did not "
+                              f"store; {hint}")
+    _, val = load_frames(config["data"], int(config["train"]["seed"]))
+    if egraff.data.frames_fingerprint(val.frames) != record.get("val_fingerprint"):
+        raise CheckpointError(f"the validation frames of the run in {run_dir} are no longer those it was trained with "
+                              f"(their fingerprint differs from data.json); {hint}")
+    return val.frames, f"validation frames of {run_dir}"

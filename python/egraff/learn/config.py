@@ -90,10 +90,10 @@ class TrustSection(ConfigModel):
     @model_validator(mode="after")
     def _window(self):
         if self.lo >= self.hi:
-            raise ConfigError(f"trust.lo = {self.lo:g} is not below trust.hi = {self.hi:g}: the trust window "
+            raise ConfigError(f"{{key}}.lo = {self.lo:g} is not below {{key}}.hi = {self.hi:g}: the trust window "
                               "[lo, hi) holds no deviation; give lo < hi (e.g. lo: 0.1, hi: 0.4 eV/Å)")
         if self.halt is not None and self.halt < self.hi:
-            raise ConfigError(f"trust.halt = {self.halt:g} is below trust.hi = {self.hi:g}: explorations would stop "
+            raise ConfigError(f"{{key}}.halt = {self.halt:g} is below {{key}}.hi = {self.hi:g}: explorations would stop "
                               "before their frames leave the trust window; give halt >= hi, or null for no halt")
         return self
 
@@ -130,7 +130,7 @@ class ReferenceSection(ConfigModel):
 
         given = [key for key in ("teacher", "calculator", "command") if getattr(self, key) is not None]
         if len(given) != 1:
-            raise ConfigError("reference takes exactly one of `teacher` (an egraff teacher potential), `calculator` "
+            raise ConfigError("{key} takes exactly one of `teacher` (an egraff teacher potential), `calculator` "
                               f"(module:callable giving an ASE calculator) or `command`, not {' and '.join(given) or 'none'}")
         if self.teacher is not None:
             if self.teacher not in TEACHERS:
@@ -199,8 +199,8 @@ class LearnConfig(ConfigModel):
     def _frames_come_from_the_loop(cls, value):
         for key in ("data", "output"):
             if isinstance(value, Mapping) and key in value:
-                raise ConfigError(f"training.{key} is not used: the loop trains on data.train plus the frames it "
-                                  "labels, in its own directories; remove it", ("training", key))
+                raise ConfigError("{key} is not used: the loop trains on data.train plus the frames it "
+                                  "labels, in its own directories; remove it", (key,))
         return value
 
     @model_validator(mode="after")
@@ -214,7 +214,7 @@ class LearnConfig(ConfigModel):
                         if getattr(source, key, None) is not None})
         for key in ("model", "data", "output"):
             if key in self.retrain:
-                raise ConfigError(f"retrain.{key} cannot change between iterations: the committee keeps its network "
+                raise ConfigError("{key} cannot change between iterations: the committee keeps its network "
                                   "and the loop its data; set it in training", ("retrain", key))
         validate(TrainConfig, merge(self.training.model_dump(), self.retrain), prefix=("retrain",),
                  context={"frames_given": True})

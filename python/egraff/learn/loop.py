@@ -22,7 +22,8 @@ from egraff.config import ConfigError
 from egraff.jobs import Job, JobEngine, JobFailed
 from egraff.learn.config import LearnConfig
 from egraff.learn.selection import empty_selection
-from egraff.learn.steps import collect_frames, explore, label_frame, select_frames, train_member
+from egraff.learn.steps import (DEVIATIONS, ITERATION_REPORT, SELECTED, collect_frames, explore, label_frame,
+                                select_frames, train_member)
 
 
 class EmptySelection(ConfigError):
@@ -88,6 +89,7 @@ def iteration_jobs(config: LearnConfig, index: int, previous: Iteration | None, 
                             "label": label}
                     explorations.append(Job(explore, spec, {**members, **base}, label=f"iteration {index} {label}"))
     selection = Job(select_frames, {"iteration": index, "lo": config.trust.lo, "hi": config.trust.hi,
+                                    "halt": config.trust.halt,
                                     "max_frames": config.select.max_frames,
                                     "fraction_above_lo": config.convergence.fraction_above_lo},
                     {f"explore{n:03d}": job for n, job in enumerate(explorations)}, label=f"iteration {index}")
@@ -172,7 +174,7 @@ def run_learn(config: LearnConfig, output: str | Path, *, workers: int = 0, sche
 
 
 def publish_iterations(result: LoopResult, root: Path, destination: Path) -> None:
-    """Each iteration's committee (``models/model_<k>.pt``), deviation traces and selection (``selection/``,
+    """Each iteration's committee (``models/model_<k>.pt``), report, deviation traces and selection (``selection/``,
     ``explore/<n>/model_devi.out``) and the labelled frames so far (``data/added.extxyz``), copied out of
     the job directories."""
     import shutil
@@ -188,7 +190,7 @@ def publish_iterations(result: LoopResult, root: Path, destination: Path) -> Non
         where = destination / f"{iteration.index:03d}"
         for k, job in enumerate(iteration.exports):
             copy(job.directory(root) / "model.pt", where / "models" / f"model_{k}.pt")
-        for name in ("selection.json", "selected.extxyz", "deviations.npz"):
+        for name in (SELECTED, DEVIATIONS, *ITERATION_REPORT):
             copy(iteration.selection.directory(root) / name, where / "selection" / name)
         for n, job in enumerate(iteration.explorations):
             for name in ("model_devi.out", "thermo.csv"):

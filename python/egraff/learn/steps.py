@@ -25,6 +25,7 @@ ADDED = "added.extxyz"  # a dataset job's frames: every frame the loop labelled 
 SELECTED = "selected.extxyz"  # a selection job's frames to label (no labels)
 LABELLED = "labelled.extxyz"
 DEVIATIONS = "deviations.npz"  # a selection job's traces: per exploration, deviation and temperature against time
+ITERATION_REPORT = ("selection.json", "deviation.png")  # a selection job's report of its iteration
 
 
 @job_step("learn_train")
@@ -91,10 +92,14 @@ def _exploration_traces(directory: Path) -> dict:
 def select_frames(spec: dict, inputs: dict, directory: Path):
     """The frames to label from the explorations (``inputs["explore000"]`` ...): candidates of the trust window
     ``[spec["lo"], spec["hi"])`` (:mod:`egraff.learn.selection`), at most ``spec["max_frames"]``, as
-    ``selected.extxyz``; the deviation traces as ``deviations.npz``; whether the loop is done."""
+    ``selected.extxyz``; the deviation traces as ``deviations.npz``; whether the loop is done. The iteration's
+    report: ``selection.json`` (stability, trust classes and frames selected per exploration) and
+    ``deviation.png`` (max σ_F of every exploration against time, with the trust window)."""
     from ase import Atoms
 
+    from egraff.analysis import plots
     from egraff.data import write_extxyz
+    from egraff.files import atomic_path
     from egraff.learn.selection import class_counts, is_converged, select_candidates
 
     lo, hi = spec["lo"], spec["hi"]
@@ -126,14 +131,21 @@ def select_frames(spec: dict, inputs: dict, directory: Path):
     counts = class_counts([r["max_devi_f"] for r in runs], lo, hi)
     completed = all(e["status"] == "completed" for e in explorations)
     write_extxyz(directory / SELECTED, frames)
-    np.savez_compressed(directory / DEVIATIONS, **traces)
+    with atomic_path(directory / DEVIATIONS) as temporary:
+        with open(temporary, "wb") as stream:
+            np.savez_compressed(stream, **traces)
+    plots.deviation_traces([(f"iteration {spec['iteration']}: {len(frames)} frames selected",
+                             [(e["label"] + ("" if e["status"] == "completed" else f" (stopped at {e['stable_ps']:.3g} ps)"),
+                               traces[f"run{n}_time_ps"], traces[f"run{n}_max_devi_f"])
+                              for n, e in enumerate(explorations)])],
+                           lo, hi, spec["halt"], directory / ITERATION_REPORT[1], columns=1)
     summary = {"iteration": spec["iteration"], "lo": lo, "hi": hi, "explorations": explorations, "counts": counts,
                "fraction_above_lo": (counts["candidate"] + counts["failed"]) / max(sum(counts.values()), 1),
                "all_completed": completed,
                "converged": is_converged(completed, counts, spec["fraction_above_lo"]),
                "n_selected": len(frames)}
-    atomic_write_text(directory / "selection.json", json.dumps(summary, indent=1) + "\n")
-    return summary, [SELECTED, DEVIATIONS, "selection.json"]
+    atomic_write_text(directory / ITERATION_REPORT[0], json.dumps(summary, indent=1) + "\n")
+    return summary, [SELECTED, DEVIATIONS, *ITERATION_REPORT]
 
 
 @job_step("learn_label")

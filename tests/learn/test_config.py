@@ -13,6 +13,7 @@ from egraff.learn import load_learn_config
 
 @pytest.mark.parametrize("overrides, message", [
     (["trust.lo=0.5", "trust.hi=0.4"], r"^trust\.lo = 0\.5 is not below trust\.hi = 0\.4: .* give lo < hi"),
+    (["trust.lo=0.4"], r"^trust\.lo = 0\.4 is not below trust\.hi = 0\.4"),  # an empty window
     (["trust.halt=0.2"], r"^trust\.halt = 0\.2 is below trust\.hi = 0\.4: .* give halt >= hi"),
     (["trust.low=0.1"], r"^unknown key trust\.low \(did you mean 'lo'\?\)"),
     (["reference.calculator=ase.calculators.emt:EMT"], r"^reference takes exactly one of .* not teacher and calculator"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,11 +36,10 @@ OVERRIDES = ["trust.lo=1e-6", "trust.hi=1e6", "reference.teacher=null", "retrain
              "retrain.optim.lr=1e-12"]
 
 
-def learn(directory, env):
+def learn(directory, env, overrides=()):
     command = [sys.executable, "-c", "from egraff.cli import app; app()", "learn", "learn.yaml", "-o", "out",
-               f"reference.command=[{sys.executable}, label.py, '{{input}}', '{{output}}']".replace("label.py",
-                                                                                                   str(directory / "label.py")),
-               *OVERRIDES]
+               f"reference.command=[{sys.executable}, {directory / 'label.py'}, '{{input}}', '{{output}}']",
+               *OVERRIDES, *overrides]
     return subprocess.run(command, cwd=directory, capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **env})
 
@@ -120,3 +120,24 @@ def test_iteration_reports(loop_run):
     summary = json.loads((out / "summary.json").read_text())
     assert [s["n_labelled"] for s in summary["iterations"]] == [2, 0] and not summary["converged"]
     assert (out / "report.html").is_file() and (out / "deviation_traces.png").is_file()
+
+
+def test_bad_outcomes_are_one_sentence_and_lose_nothing(loop_run):
+    """A reference that fails, and an iteration with nothing in the trust window, on the finished loop: exit 2,
+    one sentence naming the frame or the keys to change, and every finished job still there."""
+    directory, jobs = loop_run["directory"], loop_run["out"] / "jobs"
+    records = sorted(jobs.glob("*/*/record.json"))
+    failing = learn(directory, {"LABEL_CALLS": str(directory / "calls.log"), "KILL_ON_CALL": "-1"},
+                    ["convergence.max_iterations=3", f"reference.command=[{sys.executable}, -c, 'raise SystemExit(\"SCF "
+                                                     "did not converge\")', '{{input}}', '{{output}}']"])
+    assert failing.returncode == 2, failing.stderr
+    (line,) = failing.stderr.strip().splitlines()
+    assert re.fullmatch(r"error: the reference command `.*` failed \(exit status 1\) on the frame of exploration "
+                        r"si\[0\] 600 K seed 0 at step \d+ \(iteration \d, selected frame \d\): SCF did not converge", line)
+    empty = learn(directory, {"LABEL_CALLS": str(directory / "calls.log")}, ["trust.lo=1e-6", "trust.hi=1e-5"])
+    assert empty.returncode == 2, empty.stderr
+    (line,) = empty.stderr.strip().splitlines()
+    assert line.startswith("error: iteration 0 selected no frame to label: of its 5 explored frames 0 have a force "
+                           "deviation below trust.lo = 1e-06 eV/Å and 5 at or above trust.hi = 1e-05 eV/Å") \
+        and "raise trust.hi" in line
+    assert all(path.is_file() for path in records)

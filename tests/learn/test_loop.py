@@ -161,3 +161,18 @@ def test_warm_start_refuses_another_network(loop_run, change, phrase):
         initial_model(m, ["Si"], expected)
     assert initial_model({**m, **{"r_max": 4.0, "architecture": "nequip", "hyperparameters": {}}}, ["Si"],
                          hyperparameters("nequip", "tiny", zbl=False)) is not None
+
+
+def test_a_halted_exploration_fails_and_is_reported(loop_run):
+    """trust.halt below the committee's deviation: the exploration stops at its first check and the report says so
+    (run last: it republishes the report)."""
+    out = loop_run["out"]
+    halted = learn(loop_run["directory"], {"LABEL_CALLS": str(loop_run["directory"] / "calls.log")},
+                   ["trust.lo=1e-6", "trust.hi=1e-5", "trust.halt=1e-5", "convergence.max_iterations=1"])
+    assert halted.returncode == 1 and "not converged after 1 iteration(s)" in halted.stderr, halted.stderr
+    (exploration,) = json.loads((out / "iterations" / "000" / "selection" / "selection.json").read_text())["explorations"]
+    assert exploration["status"] == "failed" and exploration["stable_ps"] == pytest.approx(0.01)  # step 10 of 1 fs
+    assert exploration["failure_reason"].startswith("committee force deviation ")
+    report = (out / "report.md").read_text()
+    assert "Explorations that stopped early: iteration 0, si[0] 600 K seed 0: committee force deviation" in report
+    assert "(first_failure.png)" in report and (out / "first_failure.png").is_file()

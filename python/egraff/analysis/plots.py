@@ -229,7 +229,7 @@ def deviation_and_temperature(time, deviation, thermo_time, temperature, lo: flo
     _trust_lines(ax, lo, hi, halt)
     ax.set(xlabel="time (ps)", ylabel="max σ_F (eV/Å)")
     right = ax.twinx()
-    right.plot(thermo_time, temperature, color="C1", lw=1.0, label="temperature")
+    right.plot(thermo_time, temperature, ".-", color="C1", lw=1.0, label="temperature")
     right.set_ylabel("temperature (K)", color="C1")
     if end_ps is not None:
         ax.axvline(end_ps, color="k", lw=0.8, label=f"stopped at {end_ps:.3g} ps")

@@ -99,7 +99,7 @@ def select_frames(spec: dict, inputs: dict, directory: Path):
 
     from egraff.analysis import plots
     from egraff.data import write_extxyz
-    from egraff.files import atomic_path
+    from egraff.benchmark.scores import save_npz
     from egraff.learn.selection import class_counts, is_converged, select_candidates
 
     lo, hi = spec["lo"], spec["hi"]
@@ -131,9 +131,7 @@ def select_frames(spec: dict, inputs: dict, directory: Path):
     counts = class_counts([r["max_devi_f"] for r in runs], lo, hi)
     completed = all(e["status"] == "completed" for e in explorations)
     write_extxyz(directory / SELECTED, frames)
-    with atomic_path(directory / DEVIATIONS) as temporary:
-        with open(temporary, "wb") as stream:
-            np.savez_compressed(stream, **traces)
+    save_npz(directory / DEVIATIONS, **traces)
     plots.deviation_traces([(f"iteration {spec['iteration']}: {len(frames)} frames selected",
                              [(e["label"] + ("" if e["status"] == "completed" else f" (stopped at {e['stable_ps']:.3g} ps)"),
                                traces[f"run{n}_time_ps"], traces[f"run{n}_max_devi_f"])

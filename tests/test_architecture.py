@@ -23,7 +23,7 @@ FLOORS = {
     2: {"data", "models"},
     3: {"deploy", "analysis"},
     4: {"train", "md"},
-    5: {"benchmark"},
+    5: {"benchmark", "learn"},
     6: {"demo"},
     7: {"cli"},
 }

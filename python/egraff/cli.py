@@ -114,6 +114,32 @@ def benchmark(
     typer.echo(f"leaderboard: {leaderboard}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def learn(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="learn config (YAML, TOML or JSON); then key=value overrides"),
+    output: Path = typer.Option(Path("egraff-learn"), "-o", "--output", help="jobs, iterations and the report"),
+    workers: int = typer.Option(0, min=0, help="Dask worker processes on this machine (0: run here, one job at a time)"),
+    scheduler: str = typer.Option(None, help="address of a running Dask scheduler (e.g. a dask-jobqueue cluster)"),
+):
+    """Active learning: train a committee, explore with LAMMPS MD watched by it, label the frames it is unsure
+    of with the reference, retrain; until every exploration is stable.
+
+    Rerunning the same command reuses every finished step (also after kill -9)."""
+    from egraff.exits import FAILURE, exit_statuses, fail
+    from egraff.jobs import JobFailed
+    from egraff.learn import load_learn_config, run_learn
+
+    with exit_statuses(failures=(JobFailed, OSError)):  # OSError: e.g. no scheduler at --scheduler
+        result = run_learn(load_learn_config(config, ctx.args), output, workers=workers, scheduler=scheduler)
+    typer.echo(f"report: {result.report} (and report.md beside it); models: {result.models[0].parent}")
+    if not result.converged:
+        fail(f"not converged after {result.iterations} iteration(s): raise convergence.max_iterations and rerun "
+             "(finished iterations are reused), or see the report", FAILURE)
+    typer.echo(f"converged after {result.iterations} iteration(s); the final committee: "
+               f"{' '.join(p.name for p in result.models)}")
+
+
 @app.command()
 def export(
     source: Path = typer.Argument(..., help="egraff checkpoint (or, with --from, an upstream model file)"),

@@ -41,6 +41,8 @@ def plan(model, **changes) -> SimulationPlan:
     ({"systems": [SystemSource(name="gone", file="/nonexistent/box.extxyz")]},
      ["frame file /nonexistent/box.extxyz does not exist"]),
     ({"watchdog": {"max_temp": 3}}, ["unknown key watchdog.max_temp", "max_temperature_factor"]),
+    ({"engine": "ase", "committee": {"members": ["m.pt"]}}, ["a committee watches LAMMPS runs only", "engine lammps"]),
+    ({"committee": {"members": []}}, ["committee.members = []: expected at least 1 item(s)"]),
 ])
 def test_bad_plan_is_refused_with_a_clear_sentence(changes, phrases, water_toy_file):
     with pytest.raises(ConfigError) as error:
@@ -54,6 +56,12 @@ def test_bad_plan_is_refused_with_a_clear_sentence(changes, phrases, water_toy_f
 def test_model_elements_must_cover_the_system(lj_file):
     with pytest.raises(ConfigError, match=r"knows elements Ar Kr but system 'water' contains H O; use a model trained"):
         plan(lj_file).specs()
+
+
+def test_committee_members_need_the_models_elements(water_toy_file, lj_file):
+    with pytest.raises(ConfigError, match=rf"committee member {lj_file} is for the elements Ar Kr but model "
+                                          rf"{water_toy_file} is for O H; every member must have the model's type_names"):
+        plan(water_toy_file, committee={"members": [str(lj_file)]}).specs()
 
 
 def test_lammps_data_file_needs_its_type_names():

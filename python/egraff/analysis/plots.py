@@ -198,3 +198,83 @@ def error_against_md(points: Sequence[Mapping], panels: Sequence[tuple[str, str,
         ax.scatter([], [], color="grey", marker=marker, label=task.replace("_", " "))
     ax.legend(fontsize=7, ncols=2, title="colour: model, marker: task", title_fontsize=7)
     return save_figure(figure, path)
+
+
+# --------------------------------------------------------------------------- active learning (egraff learn)
+
+def _trust_lines(ax, lo: float, hi: float, halt: float | None, axis: str = "y") -> None:
+    line = ax.axhline if axis == "y" else ax.axvline
+    line(lo, color="C2", ls="--", lw=0.9, label=f"trust lo {lo:g}")
+    line(hi, color="C3", ls="--", lw=0.9, label=f"trust hi {hi:g}")
+    if halt is not None:
+        line(halt, color="k", ls=":", lw=0.9, label=f"halt {halt:g}")
+
+
+def deviation_traces(panels: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]], lo: float,
+                     hi: float, halt: float | None, path: Path, columns: int = 3) -> Path:
+    """One panel per (title, [(exploration, time ps, max σ_F)]): the committee's largest atomic force
+    deviation against time, with the trust window."""
+    rows = max(1, -(-len(panels) // columns))
+    figure, axes = new_figure(rows, min(columns, len(panels)), size=(4.2, 3.2))
+    flat = axes.ravel()
+    for ax, (title, runs) in zip(flat, panels):
+        for k, (label, time, deviation) in enumerate(runs):
+            ax.semilogy(time, deviation, color=f"C{(k + 4) % 10}", lw=0.9, label=label)
+        _trust_lines(ax, lo, hi, halt)
+        ax.set(xlabel="time (ps)", ylabel="max σ_F (eV/Å)", title=title)
+        ax.legend(fontsize=6)
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    return save_figure(figure, path)
+
+
+def deviation_histograms(distributions: Sequence[tuple[str, np.ndarray]], lo: float, hi: float, path: Path) -> Path:
+    """The distribution of the frames' largest atomic force deviation, one step curve per (label, values)."""
+    figure, axes = new_figure(1, 1, size=(6.0, 3.6))
+    ax = axes[0, 0]
+    finite = np.concatenate([v[np.isfinite(v) & (v > 0)] for _, v in distributions] or [np.ones(1)])
+    bins = np.geomspace(min(finite.min(), lo / 3), max(finite.max(), hi * 3), 40)
+    for k, (label, values) in enumerate(distributions):
+        ax.hist(np.clip(values[np.isfinite(values)], bins[0], bins[-1]), bins=bins, histtype="step", density=True,
+                color=f"C{(k + 4) % 10}", label=label)
+    _trust_lines(ax, lo, hi, None, axis="x")
+    ax.set(xscale="log", xlabel="max σ_F of a frame (eV/Å)", ylabel="density")
+    ax.legend(fontsize=7)
+    return save_figure(figure, path)
+
+
+def learning_progress(iterations: Sequence[int], frames_added: Sequence[int], stable_fraction: Sequence[float],
+                      force_mae: Sequence[float] | None, path: Path) -> Path:
+    """Per iteration: frames labelled and added, the explorations' shortest stable time as a fraction of their
+    length, and the force MAE on held-out reference frames."""
+    panels = 3 if force_mae is not None else 2
+    figure, axes = new_figure(1, panels, size=(3.6, 3.2))
+    axes[0, 0].bar(iterations, frames_added, color="C0")
+    axes[0, 0].set(xlabel="iteration", ylabel="frames added", title="labelled frames")
+    axes[0, 1].plot(iterations, stable_fraction, "o-", color="C2")
+    axes[0, 1].set(xlabel="iteration", ylabel="shortest stable time / length", ylim=(0, 1.05), title="stability")
+    if force_mae is not None:
+        axes[0, 2].plot(iterations, force_mae, "s-", color="C1")
+        axes[0, 2].set(xlabel="iteration", ylabel="force MAE (eV/Å)", title="held-out frames")
+    for ax in axes[0]:
+        ax.set_xticks(list(iterations))
+    return save_figure(figure, path)
+
+
+def deviation_and_temperature(time, deviation, thermo_time, temperature, lo: float, hi: float, halt: float | None,
+                              end_ps: float | None, path: Path) -> Path:
+    """One run: the committee's largest atomic force deviation (left axis, log) and the temperature (right axis)
+    against time, with the trust window and where the run ended."""
+    figure, axes = new_figure(1, 1, size=(7.0, 3.8))
+    ax = axes[0, 0]
+    ax.semilogy(time, deviation, color="C0", lw=1.0, label="max σ_F")
+    _trust_lines(ax, lo, hi, halt)
+    ax.set(xlabel="time (ps)", ylabel="max σ_F (eV/Å)")
+    right = ax.twinx()
+    right.plot(thermo_time, temperature, ".-", color="C1", lw=1.0, label="temperature")
+    right.set_ylabel("temperature (K)", color="C1")
+    if end_ps is not None:
+        ax.axvline(end_ps, color="k", lw=0.8, label=f"stopped at {end_ps:.3g} ps")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=7, loc="upper left")
+    return save_figure(figure, path)

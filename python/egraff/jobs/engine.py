@@ -198,7 +198,7 @@ class JobEngine:
         if failures:
             job, error = next(iter(failures.values()))
             raise JobFailed(f"{len(failures)} job(s) failed; first: {job.describe()} in {job.directory(self.root)}: "
-                            f"{type(error).__name__}: {error}")
+                            f"{type(error).__name__}: {error}") from error  # callers may report the error itself
         return records
 
     def _run_here(self, job: Job, records: dict, finished: Callable) -> None:

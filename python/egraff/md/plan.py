@@ -40,11 +40,25 @@ class WatchdogLimits(ConfigModel):
     bond_check: bool | None = None  # None: on for molecules (non-periodic systems), off otherwise
 
 
+class Committee(ConfigModel):
+    """Further deployed files watching the run (``pair_style egraff committee``, LAMMPS engine): their force
+    deviation from the model is written to ``model_devi.out`` (DeePMD-kit's columns) every ``every`` steps,
+    and a run whose largest atomic force deviation passes ``max_force_deviation`` stops there (``fix halt``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    members: list[str] = Field(min_length=1)  # deployed files beside the model (the committee's member 0)
+    every: int = Field(1, ge=1)  # steps between deviation evaluations
+    max_force_deviation: float | None = Field(None, gt=0)  # eV/Å; None: the deviation never stops the run
+
+
 class SimulationSpec(ConfigModel):
     model_config = ConfigDict(frozen=True)
 
     model: str
     model_sha256: str
+    committee: Committee | None = None
+    committee_sha256: list[str] = []
     system: SystemSource
     system_sha256: str
     frame: int
@@ -57,8 +71,11 @@ class SimulationSpec(ConfigModel):
 
     def identity(self) -> dict:
         """What the simulation's result depends on (its job key hashes this)."""
+        committee = {} if self.committee is None else {"committee": {
+            "members_sha256": self.committee_sha256, "every": self.committee.every,
+            "max_force_deviation": self.committee.max_force_deviation}}
         return {
-            "version": SPEC_VERSION, "model_sha256": self.model_sha256, "system_sha256": self.system_sha256,
+            "version": SPEC_VERSION, "model_sha256": self.model_sha256, **committee, "system_sha256": self.system_sha256,
             "cuts": self.system.cuts(), "frame": self.frame, "type_names": self.system.type_names,
             "protocol": self.protocol.as_dict(), "temperature": float(self.temperature), "seed": int(self.seed),
             "engine": self.engine, "watchdog": self.watchdog.model_dump(),
@@ -79,6 +96,7 @@ class SimulationSpec(ConfigModel):
 
 class SimulationPlan(ConfigModel):
     models: list[str] = Field(min_length=1)  # deployed model files
+    committee: Committee | None = None  # further files watching each run (LAMMPS engine)
     systems: list[SystemSource] = Field(min_length=1)
     temperatures: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)  # K
     seeds: list[int] = Field([0], min_length=1)
@@ -94,12 +112,17 @@ class SimulationPlan(ConfigModel):
         base = (info.context or {}).get("base")
         if base is not None:  # paths in a plan file are relative to the file
             self.models = [_resolve(m, base) for m in self.models]
+            if self.committee is not None:
+                self.committee = self.committee.model_copy(
+                    update={"members": [_resolve(m, base) for m in self.committee.members]})
             self.systems = [s.model_copy(update={key: _resolve(getattr(s, key), base)
                                                  for key in ("file", "bond_reference") if getattr(s, key) is not None})
                             for s in self.systems]
         protocol = get_protocol(self.protocol).with_overrides(**self.overrides)
         if self.engine == "ase" and self.ranks != 1:
             raise ConfigError("MPI ranks apply to the LAMMPS engine only; set ranks = 1 for engine ase")
+        if self.engine == "ase" and self.committee is not None:
+            raise ConfigError("a committee watches LAMMPS runs only (pair_style egraff committee); use engine lammps")
         if self.engine == "ase" and protocol.ensemble == "npt":
             raise ConfigError(f"protocol {protocol.name} (NPT) runs in LAMMPS only; use engine lammps")
         return self
@@ -114,6 +137,13 @@ class SimulationPlan(ConfigModel):
         """Every simulation of the plan, after checking that all of them can run."""
         protocol = get_protocol(self.protocol).with_overrides(**self.overrides)
         models = {m: _model_elements(m) for m in self.models}
+        members = self.committee.members if self.committee is not None else []
+        for member, elements in ((m, _model_elements(m)) for m in members):
+            for model, known in models.items():
+                if elements != known:
+                    raise ConfigError(f"committee member {member} is for the elements {' '.join(elements)} but model "
+                                      f"{model} is for {' '.join(known)}; every member must have the model's "
+                                      "type_names in the same order")
         systems = []
         for index, system in enumerate(self.systems):
             try:
@@ -143,7 +173,10 @@ class SimulationPlan(ConfigModel):
             systems.append((system, system.fingerprint(frames), [f % len(frames) for f in chosen]))
 
         model_hashes = {m: file_sha256(m) for m in self.models}
-        return [SimulationSpec(model=str(Path(m).resolve()), model_sha256=model_hashes[m], system=system,
+        committee = None if self.committee is None else self.committee.model_copy(
+            update={"members": [str(Path(m).resolve()) for m in members]})
+        return [SimulationSpec(model=str(Path(m).resolve()), model_sha256=model_hashes[m], committee=committee,
+                               committee_sha256=[file_sha256(m) for m in members], system=system,
                                system_sha256=fingerprint, frame=frame, protocol=protocol, temperature=float(t),
                                seed=int(seed), engine=self.engine, watchdog=self.watchdog, ranks=self.ranks)
                 for m in self.models for system, fingerprint, frames in systems for frame in frames
@@ -168,10 +201,11 @@ def _model_elements(path: str) -> tuple[str, ...]:
 
 def single_spec(model, system: SystemSource, temperature: float, *, protocol: str = "nve", seed: int = 0,
                 frame: int = 0, engine: str = "lammps", ranks: int = 1, watchdog: dict | None = None,
-                **overrides) -> SimulationSpec:
-    """One checked spec (what the benchmark builds per task); ``overrides`` change protocol settings."""
+                committee: dict | None = None, **overrides) -> SimulationSpec:
+    """One checked spec (what the benchmark builds per task); ``overrides`` change protocol settings,
+    ``committee`` is a :class:`Committee` as a dict."""
     plan = validate(SimulationPlan, dict(models=[str(model)], systems=[system], temperatures=[temperature],
                                          seeds=[seed], protocol=protocol, overrides=overrides, frames=[frame],
-                                         engine=engine, ranks=ranks, watchdog=watchdog or {}))
+                                         engine=engine, ranks=ranks, watchdog=watchdog or {}, committee=committee))
     (spec,) = plan.specs()
     return spec

@@ -6,6 +6,7 @@ Directory of a simulation (``<root>/md/<key>/``, the key from :meth:`SimulationS
 - ``trajectory.lammpstrj`` (LAMMPS) or ``trajectory.extxyz`` (ASE): unwrapped positions, velocities
 - ``thermo.csv``    step, time, temperature, energies, pressure, volume, atoms (one row per check)
 - ``log.lammps``    LAMMPS's log (LAMMPS engine)
+- ``model_devi.out`` a committee's model deviation (DeePMD-kit's columns), when the spec has a committee
 - ``record.json``   the job's record, written last: the simulation finished (completed or stopped by the
   watchdog); its ``summary`` says how
 

@@ -33,6 +33,9 @@ class ModelSection(ConfigModel):
     zbl: bool = False  # add the ZBL short-range repulsion to the learned energy (egraff.models.base.ZBLRepulsion)
     # per-element energy shifts: least_squares | per_atom_mean | isolated_atoms | {element or Z: eV}
     e0s: str | dict[str | int, Any] = "least_squares"
+    # an egraff checkpoint to start from (fine-tuning; egraff learn's warm start): its network, weights, energy
+    # scale and shifts, for the same architecture, preset, hyperparameters, r_max, dtype and elements
+    initial_weights: str | None = None
 
     @field_validator("e0s")
     @classmethod

@@ -215,11 +215,15 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
 
     overrides = dict(m["hyperparameters"])
     overrides.setdefault("zbl", bool(m["zbl"]))
-    if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
-        # message normalisation from the training data, as upstream trainers do, unless set explicitly
-        overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))
-    model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
-    model.set_energy_scale_shift(scale=force_rms(train_set), shifts=reference_energies(train_set, type_names, m["e0s"]))
+    if m["initial_weights"]:
+        model = initial_model(m, type_names, hyperparameters(m["architecture"], m["preset"], **overrides))
+    else:
+        if "avg_num_neighbors" in hyperparameters(m["architecture"], m["preset"]):
+            # message normalisation from the training data, as upstream trainers do, unless set explicitly
+            overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))
+        model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
+        model.set_energy_scale_shift(scale=force_rms(train_set),
+                                     shifts=reference_energies(train_set, type_names, m["e0s"]))
     module = ForceFieldModule(model, config["loss"], config["optim"])
 
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=int(t["batch_size"]), collate_fn=collate,
@@ -268,6 +272,30 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
     load_checkpoint(best.path)  # fail here, not at export, if anything is wrong with it
     return TrainResult(run_dir=run_dir, best_model=best.path, final_model=final, epochs=trainer.current_epoch,
                        best_val_loss=best.best_loss, seconds=0.0, first_epoch=first_epoch)
+
+
+def initial_model(m: Mapping, type_names: Sequence[str], expected: Mapping):
+    """The network of ``model.initial_weights`` (the model section ``m``), refused unless it is the one the
+    config describes: ``expected`` hyperparameters (the training data's ``avg_num_neighbors`` excepted:
+    the checkpoint keeps its own, with its energy scale and shifts), elements, r_max and dtype."""
+    from egraff.deploy.export import CheckpointError, load_checkpoint
+
+    path = m["initial_weights"]
+    try:
+        model, checkpoint = load_checkpoint(path)
+    except CheckpointError as err:
+        raise ConfigError(f"model.initial_weights: {err}") from None
+    wanted = {"architecture": m["architecture"], "type_names": list(type_names), "r_max": float(m["r_max"]),
+              "dtype": m["dtype"],
+              **{f"hyperparameters.{k}": v for k, v in expected.items() if k != "avg_num_neighbors"}}
+    held = {"architecture": checkpoint["architecture"], "type_names": list(checkpoint["type_names"]),
+            "r_max": float(checkpoint["r_max"]), "dtype": checkpoint["model_dtype"],
+            **{f"hyperparameters.{k}": v for k, v in checkpoint["hyperparameters"].items()}}
+    for key, value in wanted.items():
+        if held.get(key) != value:
+            raise ConfigError(f"model.initial_weights = {path!r} has {key} {held.get(key)!r} but the config gives "
+                              f"{value!r}; start from a checkpoint of the same network or change the config to match it")
+    return model
 
 
 def train_from_files(config_file: str | None, overrides: list[str]) -> TrainResult:

@@ -1,0 +1,58 @@
+"""DP-GEN's trust window on a hand-made model-deviation table, the cap, and the convergence criterion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from egraff.learn.selection import class_counts, is_converged, select_candidates, spread, trust_classes
+
+#: DeePMD-kit's model_devi.out layout: step max_devi_v min_devi_v avg_devi_v max_devi_f min_devi_f avg_devi_f
+TABLE = """\
+#       step         max_devi_v         min_devi_v         avg_devi_v         max_devi_f         min_devi_f         avg_devi_f
+           0   0.000000e+00   0.000000e+00   0.000000e+00   0.010000e+00   0.001000e+00   0.005000e+00
+          10   0.000000e+00   0.000000e+00   0.000000e+00   0.099999e+00   0.001000e+00   0.005000e+00
+          20   0.000000e+00   0.000000e+00   0.000000e+00   0.100000e+00   0.001000e+00   0.005000e+00
+          30   0.000000e+00   0.000000e+00   0.000000e+00   0.250000e+00   0.001000e+00   0.005000e+00
+          40   0.000000e+00   0.000000e+00   0.000000e+00   0.399999e+00   0.001000e+00   0.005000e+00
+          50   0.000000e+00   0.000000e+00   0.000000e+00   0.400000e+00   0.001000e+00   0.005000e+00
+          60   0.000000e+00   0.000000e+00   0.000000e+00   3.000000e+00   0.001000e+00   0.005000e+00
+          70   0.000000e+00   0.000000e+00   0.000000e+00            nan   0.001000e+00   0.005000e+00
+"""
+LO, HI = 0.1, 0.4
+
+
+@pytest.fixture
+def max_devi_f(tmp_path):
+    path = tmp_path / "model_devi.out"
+    path.write_text(TABLE)
+    return np.loadtxt(path, ndmin=2)[:, 4]  # the column the loop reads
+
+
+def test_trust_window_is_lo_inclusive_and_hi_exclusive(max_devi_f):
+    # accurate below lo; candidates in [lo, hi); at or above hi, or NaN: failed, never labelled
+    assert list(trust_classes(max_devi_f, LO, HI)) == [0, 0, 1, 1, 1, 2, 2, 2]
+    assert select_candidates([max_devi_f], LO, HI, cap=10) == [(0, 2), (0, 3), (0, 4)]
+    assert class_counts([max_devi_f, max_devi_f[:2]], LO, HI) == {"accurate": 4, "candidate": 3, "failed": 3}
+
+
+def test_cap_spreads_over_explorations_in_time_order(max_devi_f):
+    quiet = np.full(5, 0.01)
+    busy = np.full(9, 0.2)  # nine candidates
+    chosen = select_candidates([max_devi_f, quiet, busy], LO, HI, cap=4)
+    # 12 candidates in time order (3 of run 0, then 9 of run 2): four evenly spaced, first and last kept
+    assert chosen == [(0, 2), (2, 1), (2, 4), (2, 8)]
+    assert list(spread(12, 4)) == [0, 4, 7, 11] and list(spread(3, 4)) == [0, 1, 2] and list(spread(5, 1)) == [0]
+    assert select_candidates([quiet], LO, HI, cap=4) == []
+
+
+@pytest.mark.parametrize("completed, counts, target, done", [
+    (True, {"accurate": 95, "candidate": 4, "failed": 1}, 0.05, True),    # 5 % above lo: at the target
+    (True, {"accurate": 94, "candidate": 5, "failed": 1}, 0.05, False),   # 6 %
+    (True, {"accurate": 96, "candidate": 0, "failed": 4}, 0.05, True),    # failed frames count as above lo
+    (True, {"accurate": 94, "candidate": 0, "failed": 6}, 0.05, False),
+    (False, {"accurate": 100, "candidate": 0, "failed": 0}, 0.05, False),  # an exploration stopped early
+    (True, {"accurate": 0, "candidate": 0, "failed": 0}, 0.05, False),    # nothing explored: nothing shown
+])
+def test_convergence_needs_full_runs_and_few_frames_above_lo(completed, counts, target, done):
+    assert is_converged(completed, counts, target) is done

@@ -83,3 +83,25 @@ def test_model_breaking_the_output_contract_is_explained(tmp_path, module, messa
     atoms.calc = EGraFFCalculator(path)
     with pytest.raises(DeployedModelError, match=f"model .*broken.pt {message}"):
         atoms.get_potential_energy()
+
+
+def test_an_error_inside_the_model_is_its_cause_not_the_interpreter_banner(tmp_path):
+    """As the plugin does: the exception raised inside TorchScript code, named with the file."""
+    from egraff.contract import ModelMetadata, save_deployed
+    from egraff.deploy.calculator import ModelFailed
+    from egraff.models.reference import ARGON_KRYPTON, lennard_jones
+
+    # claims three elements but its parameter tables have two: indexing fails inside torch on Xe
+    lj, _ = lennard_jones(["Ar", "Kr"], **ARGON_KRYPTON)
+    path = tmp_path / "broken.pt"
+    save_deployed(lj, path, ModelMetadata(architecture="lennard-jones", type_names=("Ar", "Kr", "Xe"), r_max=8.5,
+                                          num_layers=1))
+    atoms = Atoms("ArXe", positions=[[0, 0, 0], [0, 0, 3.8]])
+    atoms.calc = EGraFFCalculator(path)
+    for _ in range(3):  # every call, not only the first
+        with pytest.raises(ModelFailed) as raised:
+            atoms.get_potential_energy()
+        message = str(raised.value)
+        assert "broken.pt" in message and "index 2 is out of bounds" in message
+        assert "TorchScript interpreter" not in message and "\n" not in message
+        atoms.calc.reset()

@@ -65,6 +65,10 @@ def committee_deviation(energies: np.ndarray, forces: np.ndarray, virials: np.nd
     }
 
 
+class ModelFailed(RuntimeError):
+    """A deployed model raised an error on a structure (as the plugin's "failed at step N")."""
+
+
 class EGraFFCalculator(Calculator):
     """``EGraFFCalculator("model.pt")``: energy, free_energy, per-atom ``energies``, forces, stress (eV, Å).
 
@@ -107,12 +111,17 @@ class EGraFFCalculator(Calculator):
             return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=self.device)
 
         # the contract's caller passes edge_vectors as a leaf that requires grad
-        outputs = model(
-            tensor(graph.edge_vectors, torch.float64).requires_grad_(True),
-            tensor(graph.edge_index, torch.int64),
-            tensor(graph.atom_types, torch.int64),
-            torch.tensor(num_atoms, dtype=torch.int64),
-        )
+        try:
+            outputs = model(
+                tensor(graph.edge_vectors, torch.float64).requires_grad_(True),
+                tensor(graph.edge_index, torch.int64),
+                tensor(graph.atom_types, torch.int64),
+                torch.tensor(num_atoms, dtype=torch.int64),
+            )
+        except RuntimeError as err:  # as the plugin: inside TorchScript code the last line is the cause
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            cause = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
+            raise ModelFailed(f"model '{path}' failed on this structure ({num_atoms} atoms): {cause}") from None
         node_energy, edge_forces = check_outputs(outputs, num_atoms, graph.num_edges, path)
         g = edge_forces.cpu().numpy()
         forces = np.zeros((num_atoms, 3))

@@ -166,13 +166,13 @@ def export(
     with write_failures(output), exit_statuses(bad_input=(CheckpointError, UpstreamModelError, DeployedModelError,
                                                           DataFormatError),
                                                failures=(ValueError, RuntimeError)):
+        held_out = None if frames is None else (lambda: read_frames(frames))
         if upstream is None:
             from egraff.train.engine import validation_frames
 
-            held_out = (lambda: read_frames(frames)) if frames is not None else (lambda: validation_frames(source))
-            export_checkpoint(source, output, compile=compile, dtype=dtype, frames=held_out)
+            export_checkpoint(source, output, compile=compile, dtype=dtype,
+                              frames=held_out or (lambda: validation_frames(source)))
         elif upstream in LOADERS:
-            held_out = None if frames is None else (lambda: read_frames(frames))
             export_model(LOADERS[upstream](source), output, compile=compile, dtype=dtype, frames=held_out)
         else:
             raise typer.BadParameter(f"--from {upstream!r}: use one of {', '.join(LOADERS)}")

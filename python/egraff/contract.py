@@ -319,6 +319,16 @@ def _check_weights_digest(path: str, expected: str) -> None:
                                  "export or copy the file again")
 
 
+def error_cause(err: BaseException) -> str:
+    """One line saying why ``err`` happened: its first line or, for an exception raised inside TorchScript
+    code, its last (the first is then the interpreter's banner, which the plugin's runtime skips too);
+    the type's name when the message is empty."""
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    return lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
+
+
 def check_outputs(outputs, num_nodes: int, num_edges: int, path: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(node_energy, edge_forces)`` of one call, checked against the contract as the plugin checks
     them: a tuple starting with two float64 tensors of shapes [N] and [E, 3] with finite values."""
@@ -349,7 +359,7 @@ def _load_compiled(path: str, device: torch.device) -> Tuple[CompiledPotential, 
     try:
         runner = aoti_load_package(path, device_index=-1 if device.index is None else device.index)
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = error_cause(err)
         raise DeployedModelError(f"{path} is not a loadable AOTInductor package ({first}); a package runs only "
                                  "with the torch version and on the kind of CPU or GPU it was compiled for: "
                                  "export it again there with `egraff export --compile aotinductor`") from None
@@ -373,7 +383,7 @@ def load_deployed(path: str | os.PathLike,
     try:
         module = torch.jit.load(path, map_location=device, _extra_files=files)
     except Exception as err:  # torch raises RuntimeError / ValueError with a long trace
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = error_cause(err)
         if "constants.pkl" in first:  # a torch.save zip has no TorchScript code
             raise DeployedModelError(f"{path} is a torch.save file (a checkpoint?), not a TorchScript model; write the "
                                      "deployed file with `egraff export`") from None

@@ -23,7 +23,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from egraff.data.graph import atoms_graph
-from egraff.contract import DeployedModelError, check_outputs, load_deployed
+from egraff.contract import DeployedModelError, check_outputs, error_cause, load_deployed
 
 #: committee results, named as in ``pair_style egraff`` (README, "Committee"); the per-atom ones are
 #: arrays over the atoms, the others numbers
@@ -118,10 +118,9 @@ class EGraFFCalculator(Calculator):
                 tensor(graph.atom_types, torch.int64),
                 torch.tensor(num_atoms, dtype=torch.int64),
             )
-        except RuntimeError as err:  # as the plugin: inside TorchScript code the last line is the cause
-            lines = str(err).strip().splitlines() or [type(err).__name__]
-            cause = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
-            raise ModelFailed(f"model '{path}' failed on this structure ({num_atoms} atoms): {cause}") from None
+        except RuntimeError as err:
+            raise ModelFailed(f"model '{path}' failed on this structure ({num_atoms} atoms): "
+                              f"{error_cause(err)}") from None
         node_energy, edge_forces = check_outputs(outputs, num_atoms, graph.num_edges, path)
         g = edge_forces.cpu().numpy()
         forces = np.zeros((num_atoms, 3))

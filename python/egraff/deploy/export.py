@@ -36,8 +36,8 @@ from typing import Sequence, Tuple
 import numpy as np
 import torch
 
-from egraff.contract import (DeployedPotential, ModelMetadata, is_compiled_package, is_torchscript_archive,
-                             save_deployed)
+from egraff.contract import (DeployedPotential, ModelMetadata, error_cause, is_compiled_package,
+                             is_torchscript_archive, save_deployed)
 from egraff.files import atomic_path
 
 COMPILERS = ("torchscript", "aotinductor")
@@ -90,7 +90,7 @@ def load_checkpoint(path: str | os.PathLike) -> Tuple[torch.nn.Module, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = error_cause(err)
         if reason.startswith("Weights only load failed"):  # torch's paragraph on its weights_only default
             reason = "it holds Python objects beyond tensors and plain data"
         raise CheckpointError(f"{path} is not a readable egraff checkpoint ({reason}); "
@@ -114,7 +114,7 @@ def load_checkpoint(path: str | os.PathLike) -> Tuple[torch.nn.Module, dict]:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"the weights in {path} do not fit its {ckpt['architecture']} hyperparameters "
-                              f"({str(err).splitlines()[0]})") from None
+                              f"({error_cause(err)})") from None
     return model, ckpt
 
 
@@ -219,7 +219,7 @@ def to_float32(model, frames_and_source: tuple[list, str]) -> tuple[torch.nn.Mod
         return model32, float32_check(model.eval(), model32.eval(), *frames_and_source)
     except RuntimeError as err:
         raise CheckpointError(f"the {model.architecture} model does not run in float32 ("
-                              f"{str(err).strip().splitlines()[0]}); export it as float64") from None
+                              f"{error_cause(err)}); export it as float64") from None
 
 
 def export_model(model, output: str | os.PathLike, data_fingerprint: str = "", *, compile: str = "torchscript",

@@ -19,17 +19,12 @@ import os
 
 import torch
 
-from egraff.contract import is_torchscript_archive
+from egraff.contract import error_cause, is_torchscript_archive
 from egraff.models.base import EnergyModel
 
 
 class UpstreamModelError(ValueError):
     """An upstream model file that cannot be imported, with a sentence saying why."""
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def nequip_energy_model(graph_model: torch.nn.Module, source: str = "") -> EnergyModel:
@@ -72,7 +67,7 @@ def load_nequip(path: str | os.PathLike) -> EnergyModel:
             graph_model = load_saved_model(path)
         except Exception as err:
             raise UpstreamModelError(f"{path} is not a loadable nequip checkpoint or .nequip.zip package "
-                                     f"({_first_line(err)})") from None
+                                     f"({error_cause(err)})") from None
     return nequip_energy_model(graph_model, os.path.basename(path))
 
 
@@ -106,7 +101,7 @@ def load_mace(path: str | os.PathLike) -> EnergyModel:
 
         mace_model = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
-        raise UpstreamModelError(f"{path} is not a loadable MACE .model file ({_first_line(err)})") from None
+        raise UpstreamModelError(f"{path} is not a loadable MACE .model file ({error_cause(err)})") from None
     if not isinstance(mace_model, torch.nn.Module):
         raise UpstreamModelError(f"{path} holds a {type(mace_model).__name__}, not a MACE model; pass the "
                                  "`.model` file written by mace_run_train (not a _compiled or -lammps file)")

@@ -84,6 +84,18 @@ def evaluate(model: Trajectory, reference: Trajectory, *, requested_ps: float | 
     return Evaluation(metrics, distributions)
 
 
+def without_frames(requested_ps: float, failure: tuple[float, str]) -> Evaluation:
+    """The evaluation of a run that stopped (``failure``: time in ps, reason) before writing a frame, e.g. a
+    model that refuses the start structure: stable until then, and no structure or violation to compare."""
+    nothing = float("nan")
+    reason = f"the run wrote no frame: {failure[1]}"
+    return Evaluation({"stable_ps": float(failure[0]), "stability_criterion": "watchdog: " + str(failure[1]),
+                       "failure_frame": 0, "stable_fraction": float(failure[0] / requested_ps),
+                       "wright_factor_all_frames": nothing, "wright_factor_before_failure": nothing,
+                       "analyzed_ps": 0.0, **structure_errors({}), "rdf": {}, "adf": {},
+                       "energy_violation": nothing, "force_violation": nothing, "violations": reason})
+
+
 def _element_pairs(trajectory: Trajectory) -> list[str]:
     """Every element pair that has atom pairs: a lone atom (the O of ethanol) has no partial g(r) of its own."""
     elements, symbols = trajectory.elements, list(trajectory.symbols)

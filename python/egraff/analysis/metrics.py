@@ -318,7 +318,8 @@ def frame_interval(frames, min_correlation: float = NEWTONIAN_CORRELATION) -> Fr
         return FrameInterval(False, None, float("nan"), None, pieces, "no piece of three frames without a break")
     second, acceleration = np.concatenate(second), np.concatenate(acceleration)
     dot = float(np.sum(second * acceleration))
-    correlation = dot / float(np.sqrt(np.sum(second**2) * np.sum(acceleration**2)))
+    norms = float(np.sqrt(np.sum(second**2) * np.sum(acceleration**2)))
+    correlation = dot / norms if norms > 0 else float("nan")  # no force or no motion: nothing follows
     if not correlation >= min_correlation:
         return FrameInterval(False, None, correlation, None, pieces,
                              f"the frames do not follow their own forces: x(t+τ) − 2x(t) + x(t−τ) correlates "

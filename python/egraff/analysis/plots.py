@@ -137,6 +137,11 @@ def rdf_overlays(panels: list[tuple[str, Path, list[str]]], path: Path, columns:
     flat = axes.ravel()
     for ax, (title, distributions, pairs) in zip(flat, panels):
         d = np.load(distributions)
+        if f"rdf_{pairs[0]}_r" not in d:  # a run that wrote no frame
+            ax.text(0.5, 0.5, "no frames: the run stopped\nbefore its first", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_title(title)
+            continue
         draw_curves(ax, d[f"rdf_{pairs[0]}_r"], {pair: d[f"rdf_{pair}_g"] for pair in pairs},
                     {pair: d[f"rdf_{pair}_g_ref"] for pair in pairs}, "r (Å)", "g(r)", title)
     for ax in flat[len(panels):]:

@@ -234,6 +234,8 @@ def _guess_format(path: Path) -> str:
         return "extxyz"
     with open(path, "rb") as handle:
         first = handle.readline()
+    if not first:
+        raise ValueError(f"{path} is empty: the run wrote no frame (see its log for why it stopped at the start)")
     if first.startswith(b"ITEM: TIMESTEP"):
         return "lammps-dump"
     raise ValueError(f"cannot tell the format of {path}: name it .dump (LAMMPS text dump starting with "

@@ -86,7 +86,11 @@ def leaderboard_rows(spec: dict, inputs: dict) -> tuple[list[dict], list[dict]]:
         mine = [{**head, "group": r["group"], "start": r["start"], **run_metrics(inputs, r["role"])}
                 for r in entry["runs"]]
         runs += mine
-        rows.append({**head, **static_errors(predictions), "parameters": train["parameters"],
+        evaluated = summary_of(inputs[f"{tag}|evaluate"])
+        refused = evaluated.get("refusal") and (f"{evaluated['refused_frames']} of {evaluated['n_test']} test frames "
+                                                f"refused, the first: {evaluated['refusal']}")
+        rows.append({**head, **static_errors(predictions), "refused_test_frames": refused or "",
+                     "parameters": train["parameters"],
                      "epochs": train["epochs"], "train_seconds": train["seconds"], **aggregate_runs(mine),
                      "train_fingerprint": train["train_fingerprint"],
                      "predictions": str(predictions.relative_to(predictions.parents[2]))})
@@ -314,6 +318,9 @@ def write_leaderboard(spec: dict, inputs: dict, directory: Path):
         for case in dict.fromkeys(r["case"] for r in mine):
             reasons = sorted({r["violations"] for r in runs if r["case"] == case})
             doc.paragraph(f"EV/FV of {case}: " + " / ".join(reasons))
+        for r in mine:
+            if r["refused_test_frames"]:
+                doc.paragraph(f"Test errors of {r['model']} on {r['case']} are n/a: {r['refused_test_frames']}")
     _groups_section(doc, runs)
     _torchmd_section(doc, rows)
     doc.heading("Figures")

@@ -107,7 +107,8 @@ def describe(config: dict, warmup_steps: int = 0) -> str:
     if m["hyperparameters"]:
         parts.append(", ".join(f"{k} {v}" for k, v in m["hyperparameters"].items()))
     if t["early_stopping_patience"] is not None:
-        parts.append(f"early stop on {t['early_stopping_monitor']}, patience {t['early_stopping_patience']}")
+        parts.append(f"early stop on {t['early_stopping_monitor']}, patience {t['early_stopping_patience']}"
+                     + (f", min. gain {t['early_stopping_min_delta']:g}" if t.get("early_stopping_min_delta") else ""))
     if warmup_steps or o["warmup_epochs"]:
         parts.append(f"warm-up {warmup_steps} steps" if warmup_steps else f"warm-up {o['warmup_epochs']:g} epochs")
     if s["start"] is not None:

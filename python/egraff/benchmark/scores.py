@@ -29,12 +29,12 @@ def save_npz(path: Path, **arrays) -> Path:
 
 def static_errors(predictions: Path) -> dict:
     """Energy MAE of the total energy (eV) and per atom (eV/atom), force MAE and RMSE (eV/Å), stress MAE
-    (eV/Å³, NaN without stress)."""
+    (eV/Å³, NaN without stress); all NaN where the model refused a frame (NaN predictions)."""
     p = np.load(predictions)
     energy = np.abs(p["energy_pred"] - p["energy_true"])
     force = p["forces_pred"] - p["forces_true"]
     stress = np.abs(p["stress_pred"] - p["stress_true"])
-    stress = stress[np.isfinite(stress)]
+    stress = stress[np.isfinite(stress)] if np.isfinite(p["energy_pred"]).all() else np.array([])
     return {"energy_mae_total": float(energy.mean()), "energy_mae_per_atom": float((energy / p["n_atoms"]).mean()),
             "force_mae": float(np.abs(force).mean()),
             "force_rmse": float(np.sqrt((force ** 2).mean())),

@@ -95,31 +95,39 @@ def export_model(spec: dict, inputs: dict, directory: Path):
 
 @job_step("evaluate")
 def evaluate_on_test_frames(spec: dict, inputs: dict, directory: Path):
-    """Model predictions on the test frames (``predictions.npz``) and the static errors computed from them."""
-    from egraff.deploy.calculator import EGraFFCalculator
+    """Model predictions on the test frames (``predictions.npz``) and the static errors computed from them.
+    A frame the model refuses (e.g. TorchMD-Net's study graph over its neighbour cap) has NaN predictions:
+    the errors are then NaN, not those of the frames it accepted, and the summary says how many and why."""
+    from egraff.deploy.calculator import EGraFFCalculator, ModelFailed
 
     frames = gather(spec["test"], inputs)
     calculator = EGraFFCalculator(inputs["model"] / "model.pt")
     rows = {key: [] for key in ("energy_true", "energy_pred", "n_atoms", "forces_true", "forces_pred",
                                 "stress_true", "stress_pred")}
+    refused, refusal = 0, None
     started = time.perf_counter()
     for atoms in frames:
         truth = atoms.calc.results
         copy = atoms.copy()
         copy.calc = calculator
+        try:
+            energy, forces = copy.get_potential_energy(), copy.get_forces()
+        except ModelFailed as error:
+            refused, refusal = refused + 1, refusal or str(error)
+            energy, forces = float("nan"), np.full((len(atoms), 3), np.nan)
         rows["energy_true"].append(truth["energy"])
-        rows["energy_pred"].append(copy.get_potential_energy())
+        rows["energy_pred"].append(energy)
         rows["n_atoms"].append(len(atoms))
         rows["forces_true"].append(truth["forces"])
-        rows["forces_pred"].append(copy.get_forces())
-        has_stress = "stress" in truth and "stress" in calculator.results and all(atoms.pbc)
+        rows["forces_pred"].append(forces)
+        has_stress = "stress" in truth and "stress" in calculator.results and all(atoms.pbc) and energy == energy
         rows["stress_true"].append(truth["stress"] if has_stress else np.full(6, np.nan))
         rows["stress_pred"].append(calculator.results["stress"] if has_stress else np.full(6, np.nan))
     seconds = time.perf_counter() - started
     save_npz(directory / "predictions.npz", **{key: np.concatenate(value) if key.startswith("forces") else
                                                np.array(value) for key, value in rows.items()})
-    return {**static_errors(directory / "predictions.npz"), "n_test": len(frames),
-            "ase_seconds_per_frame": seconds / len(frames)}, ["predictions.npz"]
+    return {**static_errors(directory / "predictions.npz"), "n_test": len(frames), "refused_frames": refused,
+            "refusal": refusal, "ase_seconds_per_frame": seconds / len(frames)}, ["predictions.npz"]
 
 
 @job_step("reference")
@@ -319,21 +327,42 @@ def analyze_run(spec: dict, inputs: dict, directory: Path):
     RDF/ADF (WF, JSD; an isolated molecule's dump is not periodic, and its g(r) has no periodic images),
     Wright's factor over all frames and before the failure; stability (Fu et al.'s bond criterion by default
     for a molecule); phases; diffusion; EV/FV — the teacher on the model's frames, or the model's NVE run
-    (input ``nve``) against the ground-truth trajectory from the same frame, or n/a with the reason."""
+    (input ``nve``) against the ground-truth trajectory from the same frame, or n/a with the reason.
+    A run that failed before its first frame (the model refused the start structure) is stable for 0 ps,
+    with nothing else to compare."""
+    from egraff.analysis.evaluate import without_frames
+
+    run = summary_of(inputs["md"])
+    if (inputs["md"] / run["trajectory"]).stat().st_size == 0:
+        result = without_frames(run["requested_ps"], (run["time_to_failure_ps"], run["failure_reason"]))
+        reference_frames = None
+    else:
+        result, reference_frames = _evaluate_run(spec, inputs, run)
+    metrics = {"status": run["status"], "requested_ps": run["requested_ps"],
+               "atom_steps_per_s": run.get("atom_steps_per_s"), **result.metrics,
+               "violation_reference_frames": reference_frames}
+    save_npz(directory / "distributions.npz", **result.distributions)
+    atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=1, default=float) + "\n")
+    return metrics, ["distributions.npz", "metrics.json"]
+
+
+def _evaluate_run(spec: dict, inputs: dict, run: dict):
+    """(evaluation with the EV/FV basis in ``metrics["violations"]``, the reference frames of a same-start
+    comparison or None) of one MD run that has frames."""
     from egraff.analysis import read_trajectory
     from egraff.analysis.evaluate import evaluate
     from egraff.deploy.calculator import EGraFFCalculator
 
-    run = summary_of(inputs["md"])
     model_traj = read_trajectory(inputs["md"] / run["trajectory"], timestep=run["timestep_ps"])
     described = summary_of(inputs["reference"])
     reference = read_trajectory(inputs["reference"] / "reference.extxyz", timestep=described["timestep_ps"])
     teacher = as_sources(spec["reference"])[0].teacher_potential(inputs) if spec.get("reference") else None
-    same_start, why = None, described["ground_truth_reason"]
+    same_start, why, reference_frames = None, described["ground_truth_reason"], None
     if teacher is None and "nve" in inputs:
         nve = summary_of(inputs["nve"])
         if nve["applicable"]:
-            first, stop = nve["reference_frames"]
+            reference_frames = nve["reference_frames"]
+            first, stop = reference_frames
             same_start = (read_trajectory(inputs["nve"] / nve["trajectory"], timestep=nve["timestep_ps"]),
                           reference[first:stop])
             why = ("the model's NVE run from the start frame with the reference's central-difference velocities, "
@@ -348,13 +377,8 @@ def analyze_run(spec: dict, inputs: dict, directory: Path):
                       bond_criterion=spec.get("bond_criterion"), rdf_criterion=spec.get("rdf_criterion"),
                       rdf_threshold=spec.get("rdf_threshold", 3.0), phase_method=spec.get("phase_method"),
                       diffusion_coefficients=spec.get("diffusion", False))
-    metrics = {"status": run["status"], "requested_ps": run["requested_ps"],
-               "atom_steps_per_s": run.get("atom_steps_per_s"), **result.metrics,
-               "violations": "the teacher evaluated on the model's frames" if teacher else why,
-               "violation_reference_frames": same_start and nve["reference_frames"]}
-    save_npz(directory / "distributions.npz", **result.distributions)
-    atomic_write_text(directory / "metrics.json", json.dumps(metrics, indent=1, default=float) + "\n")
-    return metrics, ["distributions.npz", "metrics.json"]
+    result.metrics["violations"] = "the teacher evaluated on the model's frames" if teacher else why
+    return result, reference_frames
 
 
 def _frame_timestep_ps(frames) -> float | None:

@@ -118,7 +118,7 @@ class EGraFFCalculator(Calculator):
                 tensor(graph.atom_types, torch.int64),
                 torch.tensor(num_atoms, dtype=torch.int64),
             )
-        except RuntimeError as err:
+        except (RuntimeError, torch.jit.Error) as err:  # a scripted model's raise is a jit.Error, no RuntimeError
             raise ModelFailed(f"model '{path}' failed on this structure ({num_atoms} atoms): "
                               f"{error_cause(err)}") from None
         node_energy, edge_forces = check_outputs(outputs, num_atoms, graph.num_edges, path)

@@ -76,15 +76,18 @@ def demo(
     dataset: str = typer.Option(None, help="a registry dataset (e.g. water) instead of the SPC/Fw teacher"),
     model: str = typer.Option("nequip", help="nequip or allegro"),
     epochs: int = typer.Option(20, help="training epochs"),
-    steps: int = typer.Option(4000, help="MD steps of 0.5 fs (model and teacher reference)"),
+    steps: int = typer.Option(4000, help="MD steps of 0.5 fs (explorations, model run and teacher reference)"),
+    iterations: int = typer.Option(4, help="at most this many iterations of the active-learning loop (0: none)"),
 ):
-    """The main job: teacher water in LAMMPS -> train -> export -> `lmp -in inputs/water_md.in` -> report."""
+    """The main job: teacher water in LAMMPS -> a committee trained -> LAMMPS explorations it watches -> frames
+    labelled by the teacher until the model is stable -> `lmp -in inputs/water_md.in` with it -> report."""
     from egraff.demo import run_demo
     from egraff.exits import exit_statuses
     from egraff.jobs import JobFailed
 
     with exit_statuses(failures=(JobFailed,)):
-        report = run_demo(output, inputs, dataset=dataset, model=model, epochs=epochs, steps=steps)
+        report = run_demo(output, inputs, dataset=dataset, model=model, epochs=epochs, steps=steps,
+                          iterations=iterations)
     typer.echo(f"report: {report} (and report.md beside it)")
 
 

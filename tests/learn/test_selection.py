@@ -56,3 +56,38 @@ def test_cap_spreads_over_explorations_in_time_order(max_devi_f):
 ])
 def test_convergence_needs_full_runs_and_few_frames_above_lo(completed, counts, target, done):
     assert is_converged(completed, counts, target) is done
+
+
+def test_frames_at_or_after_the_failure_and_fused_frames_are_never_labelled(tmp_path):
+    """An exploration whose watchdog stopped it at step 50, with two atoms fused (0.05 Å) at step 30: of the
+    window's candidates (steps 20, 30, 40, 50) only 20 and 40 are selected."""
+    import json
+
+    from ase import Atoms
+
+    from egraff.data import read_extxyz, write_extxyz
+    from egraff.learn.steps import SELECTED, select_frames
+
+    run = tmp_path / "explore"
+    run.mkdir()
+    # step 50 (where the watchdog stopped the run) is in the window here: still not a candidate
+    (run / "model_devi.out").write_text(TABLE.replace("0.400000e+00", "0.300000e+00"))
+    (run / "thermo.csv").write_text("step,time_ps,temperature_K\n" + "".join(f"{s},{s / 1000},300\n" for s in range(0, 80, 10)))
+    frames = []
+    for step in range(0, 80, 10):
+        gap = 0.05 if step == 30 else 2.5
+        atoms = Atoms("Ar3", positions=[[1, 1, 1], [1 + gap, 1, 1], [5, 5, 5]], cell=[10, 10, 10], pbc=True)
+        atoms.info["step"] = step
+        frames.append(atoms)
+    write_extxyz(run / "trajectory.extxyz", frames)
+    summary = {"label": "ar[0] 300 K seed 0", "status": "failed", "failure_reason": "temperature exploded",
+               "failure_step": 50, "time_to_failure_ps": 0.05, "simulated_time_ps": 0.05, "requested_ps": 0.07,
+               "temperature_K": 300.0, "timestep_ps": 0.001,
+               "files": {"model_devi": "model_devi.out", "thermo": "thermo.csv", "trajectory": "trajectory.extxyz"}}
+    (run / "record.json").write_text(json.dumps({"summary": summary}))
+    (tmp_path / "select").mkdir()
+    result, _ = select_frames({"iteration": 0, "lo": LO, "hi": HI, "halt": None, "max_frames": 10,
+                               "fraction_above_lo": 0.05}, {"explore000": run}, tmp_path / "select")
+    selected = read_extxyz(tmp_path / "select" / SELECTED)
+    assert [atoms.info["step"] for atoms in selected] == [20, 40] and result["n_selected"] == 2
+    assert not result["converged"] and result["explorations"][0]["stable_ps"] == 0.05

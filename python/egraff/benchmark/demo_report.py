@@ -1,5 +1,7 @@
-"""The demo's report (``egraff demo``): training curve, parity, RDFs, the metrics table and MD speed, as
-``report.md`` and ``report.html`` from the demo's finished jobs."""
+"""The demo's report (``egraff demo``): the active-learning loop (iteration 0 failing, the committee's
+deviation before the failure, frames added, stable time per iteration) and the final model's training
+curve, parity, RDFs, metrics table and MD speed, as ``report.md`` and ``report.html`` from the demo's
+finished jobs."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from egraff.files import atomic_write_text
 from egraff.jobs import job_step, summary_of
 
 
-@job_step("demo_report")
+@job_step("demo_report", version=2)
 def write_demo_report(spec: dict, inputs: dict, directory: Path):
-    """The demo report from the finished jobs: training curve, parity, RDFs, metrics table, speed."""
+    """The demo report from the finished jobs: the loop (``spec["learn"]``, :func:`egraff.learn.report.learn_section`;
+    None: no loop) and the final model's training curve, parity, RDFs, metrics table, speed."""
+    from egraff.learn.report import iteration_summaries, learn_section
+
     train = summary_of(inputs["train"])
     static = summary_of(inputs["evaluate"])
     run = summary_of(inputs["md"])
@@ -29,6 +34,26 @@ def write_demo_report(spec: dict, inputs: dict, directory: Path):
     plots.rdf_overlays([(f"{pair} RDF: WF {partial_wright_factor(inputs, pair)}", inputs["analyze"] /
                            "distributions.npz", [pair]) for pair in pairs], directory / "rdf.png")
     doc = Document(f"egraff demo: {spec['model']} water in LAMMPS")
+    learn_figures, loop = [], None
+    if spec.get("learn"):
+        iterations = iteration_summaries(inputs, spec["learn"]["iterations"])
+        first = min(iterations[0]["explorations"], key=lambda e: e["stable_ps"])
+        loop = {"iterations": len(iterations), "converged": spec["learn"]["converged"],
+                "stopped": spec["learn"].get("stopped"),
+                "frames_added": sum(s["n_labelled"] for s in iterations),
+                "stable_ps_first": [e["stable_ps"] for e in iterations[0]["explorations"]],
+                "stable_ps_last": [e["stable_ps"] for e in iterations[-1]["explorations"]]}
+        doc.paragraph(f"**Iteration 0's model** ran {number(first['stable_ps'])} of {number(first['requested_ps'])} ps "
+                      f"in its shortest exploration ({first['failure_reason'] or 'no failure'}). After "
+                      f"{len(iterations) - 1} round(s) of labelling ({loop['frames_added']} frames added by the teacher), "
+                      f"**the final model** ran {'its' if metrics['stable_ps'] >= run['requested_ps'] else 'only'} "
+                      f"{number(metrics['stable_ps'])} of {number(run['requested_ps'])} ps of `water_md.in` stably "
+                      f"({metrics['stability_criterion']}); the loop "
+                      + ("converged." if loop["converged"] else f"stopped: {loop['stopped']}." if loop["stopped"]
+                         else f"did not converge in {len(iterations)} iteration(s)."))
+        doc.heading("Active learning: from a failing model to a stable one")
+        learn_figures = learn_section(doc, inputs, spec["learn"], directory)
+        doc.heading("The final model")
     doc.paragraph(f"Data: **{spec['dataset']}**. Model: **{spec['model']}**, {train['parameters']} parameters, "
                   f"trained {train['epochs']} epochs on {train['n_train']} frames ({train['seconds']:.0f} s), "
                   f"validated on {train['n_val']}. MD: `{run['command'].split(' -screen')[0].split('/')[-1]}` "
@@ -61,9 +86,10 @@ def write_demo_report(spec: dict, inputs: dict, directory: Path):
     doc.image("md.png", "The model's MD run: temperature (log scale) and potential energy, end of the stable part")
     md, page = doc.write(directory / "report")
     summary = {"static": static, "metrics": metrics, "md": {k: run[k] for k in ("steps_per_s", "ns_per_day")},
-               "train": train}
+               "train": train, "learn": loop}
     atomic_write_text(directory / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
-    return summary, [md.name, page.name, "training_curve.png", "parity.png", "rdf.png", "md.png", "summary.json"]
+    return summary, [md.name, page.name, "training_curve.png", "parity.png", "rdf.png", "md.png", "summary.json",
+                     *learn_figures]
 
 
 def partial_wright_factor(inputs: dict, pair: str) -> str:

@@ -59,8 +59,6 @@ def train_model(spec: dict, inputs: dict, directory: Path):
     ``optim.warmup_epochs`` for this many frames and this batch size."""
     import lightning.pytorch  # noqa: F401  (it sets its logger's level on import; quieten it after that)
 
-    from egraff.data import frames_fingerprint
-    from egraff.deploy.export import load_checkpoint
     from egraff.train import train
     from egraff.train.config import validate
 
@@ -72,13 +70,20 @@ def train_model(spec: dict, inputs: dict, directory: Path):
         batches = math.ceil(len(frames["train"]) / config["train"]["batch_size"])
         config["optim"]["warmup_epochs"] = spec["warmup_steps"] / batches
     result = train(config, frames=frames)
+    return training_summary(result, frames), ["run/best_model.pt", "run/metrics.csv"]
+
+
+def training_summary(result, frames: dict) -> dict:
+    """What a training job's record keeps of an egraff.train result on ``frames`` (train and val)."""
+    from egraff.data import frames_fingerprint
+    from egraff.deploy.export import load_checkpoint
+
     model, _ = load_checkpoint(result.best_model)
-    summary = {"epochs": result.epochs, "seconds": result.seconds, "best_val_loss": result.best_val_loss,
-               "parameters": int(sum(p.numel() for p in model.parameters())),
-               "n_train": len(frames["train"]), "n_val": len(frames["val"]),
-               "train_fingerprint": frames_fingerprint(frames["train"]),
-               "val_fingerprint": frames_fingerprint(frames["val"])}
-    return summary, ["run/best_model.pt", "run/metrics.csv"]
+    return {"epochs": result.epochs, "seconds": result.seconds, "best_val_loss": result.best_val_loss,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "n_train": len(frames["train"]), "n_val": len(frames["val"]),
+            "train_fingerprint": frames_fingerprint(frames["train"]),
+            "val_fingerprint": frames_fingerprint(frames["val"])}
 
 
 @job_step("export")

@@ -50,6 +50,7 @@ class Iteration:
 class LoopResult:
     iterations: list[Iteration]
     converged: bool
+    stopped: str | None = None  # why the loop stopped before it converged or ran out of iterations
 
     @property
     def last(self) -> Iteration:
@@ -125,8 +126,9 @@ def run_jobs_reporting_input_errors(engine: JobEngine, jobs: list[Job]) -> dict:
 
 
 def run_loop(config: LearnConfig, engine: JobEngine, base: dict[str, Job] | None = None) -> LoopResult:
-    """Iterate until the loop is done (``convergence``) or ``convergence.max_iterations`` ran; ``base`` are
-    jobs the frame sources name by role (e.g. ``{"teacher": teacher_job}``)."""
+    """Iterate until the loop is done (``convergence``), ``convergence.max_iterations`` ran, or an iteration
+    that is not done selected nothing to label (``stopped`` says why); ``base`` are jobs the frame sources
+    name by role (e.g. ``{"teacher": teacher_job}``)."""
     base = dict(base or {})
     iterations: list[Iteration] = []
     for index in range(config.convergence.max_iterations):
@@ -141,7 +143,8 @@ def run_loop(config: LearnConfig, engine: JobEngine, base: dict[str, Job] | None
         if index + 1 == config.convergence.max_iterations:
             break
         if iteration.summary["n_selected"] == 0:
-            raise EmptySelection(empty_selection(iteration.summary["counts"], config.trust.lo, config.trust.hi, index))
+            return LoopResult(iterations, False, empty_selection(iteration.summary["counts"], config.trust.lo,
+                                                                 config.trust.hi, index))
         label_jobs(config, iteration)
         run_jobs_reporting_input_errors(engine, [iteration.data])
     return LoopResult(iterations, False)
@@ -165,6 +168,8 @@ def run_learn(config: LearnConfig, output: str | Path, *, workers: int = 0, sche
     output = Path(output)
     with JobEngine(output / "jobs", workers=workers, scheduler=scheduler, progress=progress, title="learn") as engine:
         result = run_loop(config, engine)
+        if result.stopped:
+            raise EmptySelection(result.stopped)
         report = learn_report_job(config, result)
         engine.run([report])
     publish_iterations(result, engine.root, output / "iterations")

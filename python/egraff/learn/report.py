@@ -38,7 +38,7 @@ def report_spec(config, result) -> dict:
             "fraction_above_lo": config.convergence.fraction_above_lo,
             "max_iterations": config.convergence.max_iterations, "committee": config.committee.size,
             "reference": config.reference.describe(), "iterations": len(result.iterations),
-            "converged": result.converged}
+            "converged": result.converged, "stopped": result.stopped}
 
 
 def learn_report_job(config, result) -> Job:
@@ -66,6 +66,7 @@ def learn_section(doc, inputs: dict, spec: dict, directory: Path) -> list[str]:
     """The loop's table and figures in ``doc`` (a :class:`egraff.benchmark.report.Document`); returns the PNGs."""
     summaries = iteration_summaries(inputs, spec["iterations"])
     outcome = (f"converged after {len(summaries)} iteration(s)" if spec["converged"] else
+               f"**stopped** after {len(summaries)} iteration(s): {spec['stopped']}" if spec.get("stopped") else
                f"**not converged** after {len(summaries)} iteration(s) (convergence.max_iterations = "
                f"{spec['max_iterations']})")
     doc.paragraph(f"Committee of {spec['committee']} models per iteration; frames with the committee's largest atomic "

@@ -35,7 +35,8 @@ def train_member(spec: dict, inputs: dict, directory: Path):
     member (``inputs["previous"]``) when there is one. Writes ``run/`` as the benchmark's train step does."""
     import lightning.pytorch  # noqa: F401  (it sets its logger's level on import; quieten it after that)
 
-    from egraff.data import frames_fingerprint, read_extxyz
+    from egraff.benchmark.steps import training_summary
+    from egraff.data import read_extxyz
     from egraff.train import train
     from egraff.train.config import validate
 
@@ -47,10 +48,8 @@ def train_member(spec: dict, inputs: dict, directory: Path):
     if "previous" in inputs:
         config["model"]["initial_weights"] = str(inputs["previous"] / "run" / "best_model.pt")
     result = train(validate(config, frames_given=True), frames=frames)
-    return {"epochs": result.epochs, "seconds": result.seconds, "best_val_loss": result.best_val_loss,
-            "n_train": len(frames["train"]), "n_added": len(added), "n_val": len(frames["val"]),
-            "seed": config["train"]["seed"], "warm_start": "previous" in inputs,
-            "train_fingerprint": frames_fingerprint(frames["train"])}, ["run/best_model.pt", "run/metrics.csv"]
+    return {**training_summary(result, frames), "n_added": len(added), "seed": config["train"]["seed"],
+            "warm_start": "previous" in inputs}, ["run/best_model.pt", "run/metrics.csv"]
 
 
 @job_step("learn_explore")
@@ -82,13 +81,29 @@ def _exploration_traces(directory: Path) -> dict:
     trajectory = read_trajectory(directory / run["files"]["trajectory"], timestep=run["timestep_ps"])
     deviation_at = dict(zip(rows[:, 0].astype(int), rows[:, 4]))
     dumped = np.array([step in deviation_at for step in trajectory.steps])
+    frame_devi_f = np.array([deviation_at[s] for s in trajectory.steps[dumped]])
+    if run["failure_step"] is not None:  # the frames where the watchdog found the run broken: never labelled
+        frame_devi_f[trajectory.steps[dumped] >= run["failure_step"]] = np.nan
+    # nor frames that training would refuse (fused atoms: a committee that agrees on nonsense can miss them)
+    frame_devi_f[[_fused(trajectory, frame) for frame in np.flatnonzero(dumped)]] = np.nan
     return {"run": run, "steps": rows[:, 0].astype(int), "max_devi_f": rows[:, 4], "trajectory": trajectory,
-            "frames": np.flatnonzero(dumped),
-            "frame_devi_f": np.array([deviation_at[s] for s in trajectory.steps[dumped]]),
+            "frames": np.flatnonzero(dumped), "frame_devi_f": frame_devi_f,
             "thermo_time_ps": np.atleast_1d(thermo["time_ps"]), "temperature": np.atleast_1d(thermo["temperature_K"])}
 
 
-@job_step("learn_select")
+def _fused(trajectory, frame: int) -> bool:
+    """Whether two atoms of the frame are closer than egraff.train accepts (:data:`egraff.train.data.MIN_DISTANCE`)."""
+    from ase import Atoms
+
+    from egraff.train.data import MIN_DISTANCE
+
+    atoms = Atoms(positions=trajectory.positions[frame], cell=trajectory.cells[frame], pbc=trajectory.pbc)
+    distances = atoms.get_all_distances(mic=bool(trajectory.pbc.any()))
+    np.fill_diagonal(distances, np.inf)
+    return bool(distances.min() < MIN_DISTANCE)
+
+
+@job_step("learn_select", version=2)
 def select_frames(spec: dict, inputs: dict, directory: Path):
     """The frames to label from the explorations (``inputs["explore000"]`` ...): candidates of the trust window
     ``[spec["lo"], spec["hi"])`` (:mod:`egraff.learn.selection`), at most ``spec["max_frames"]``, as

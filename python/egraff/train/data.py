@@ -184,8 +184,12 @@ def element_counts(dataset: GraphDataset, num_types: int) -> np.ndarray:
     return np.stack([np.bincount(g.atom_types.numpy(), minlength=num_types) for g in dataset.graphs])
 
 
-def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule) -> list[float]:
+def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule, prior=None) -> list[float]:
     """Per-element reference energies E0 (eV/atom), the model's energy shifts.
+
+    ``prior``: a fixed energy term the model adds (per-node energies of a graph's ``edge_vectors``,
+    ``edge_index``, ``atom_types``, e.g. the ZBL repulsion); the rules fit what remains of the frame
+    energies after it, so the prior is not counted twice.
 
     ``least_squares``: the E0 that best fit the frame energies as Σ_elements count·E0 (MACE's
     ``--E0s average``, NequIP's ``dataset_per_species_total_energy_mean``); ``per_atom_mean``: one value
@@ -214,6 +218,9 @@ def reference_energies(dataset: GraphDataset, type_names: Sequence[str], rule) -
         return [isolated[t] for t in type_names]
     counts = element_counts(dataset, len(type_names)).astype(np.float64)
     energies = np.array([float(g.energy) for g in dataset.graphs])
+    if prior is not None:
+        with torch.no_grad():
+            energies -= np.array([float(prior(g.edge_vectors, g.edge_index, g.atom_types).sum()) for g in dataset.graphs])
     if rule == "per_atom_mean":
         return [float(np.mean(energies / counts.sum(axis=1)))] * len(type_names)
     shifts, *_ = np.linalg.lstsq(counts, energies, rcond=None)

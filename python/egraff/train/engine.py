@@ -223,7 +223,7 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
             overrides.setdefault("avg_num_neighbors", average_num_neighbors(train_set))
         model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
         model.set_energy_scale_shift(scale=force_rms(train_set),
-                                     shifts=reference_energies(train_set, type_names, m["e0s"]))
+                                     shifts=reference_energies(train_set, type_names, m["e0s"], prior=model.zbl))
     module = ForceFieldModule(model, config["loss"], config["optim"])
 
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=int(t["batch_size"]), collate_fn=collate,

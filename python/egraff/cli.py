@@ -75,9 +75,9 @@ def demo(
     inputs: Path = typer.Option(Path("inputs"), help="the repository's inputs/ directory"),
     dataset: str = typer.Option(None, help="a registry dataset (e.g. water) instead of the SPC/Fw teacher"),
     model: str = typer.Option("nequip", help="nequip or allegro"),
-    epochs: int = typer.Option(20, help="training epochs"),
+    epochs: int = typer.Option(20, help="training epochs (iteration 0; later iterations: a quarter, warm-started)"),
     steps: int = typer.Option(4000, help="MD steps of 0.5 fs (explorations, model run and teacher reference)"),
-    iterations: int = typer.Option(4, help="at most this many iterations of the active-learning loop (0: none)"),
+    iterations: int = typer.Option(3, help="at most this many iterations of the active-learning loop (0: none)"),
 ):
     """The main job: teacher water in LAMMPS -> a committee trained -> LAMMPS explorations it watches -> frames
     labelled by the teacher until the model is stable -> `lmp -in inputs/water_md.in` with it -> report."""

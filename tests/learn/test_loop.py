@@ -115,6 +115,8 @@ def test_iteration_reports(loop_run):
         assert selection["iteration"] == i and exploration["status"] == "completed"
         assert exploration["counts"]["candidate"] == 5 and selection["n_selected"] == 2  # 40 steps, dumped every 10
         assert (out / "iterations" / f"00{i}" / "selection" / "deviation.png").stat().st_size > 1000
+        page = (out / "iterations" / f"00{i}" / "selection" / "iteration.html").read_text()
+        assert "si[0] 600 K seed 0" in page and "src='deviation.png'" in page and "2 frame(s) selected" in page
         trace = np.loadtxt(out / "iterations" / f"00{i}" / "explore" / "000" / "model_devi.out", ndmin=2)
         assert exploration["max_devi_f"] == pytest.approx(trace[:, 4].max()) and trace[:, 4].max() > 0
     summary = json.loads((out / "summary.json").read_text())

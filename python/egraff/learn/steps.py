@@ -25,7 +25,8 @@ ADDED = "added.extxyz"  # a dataset job's frames: every frame the loop labelled 
 SELECTED = "selected.extxyz"  # a selection job's frames to label (no labels)
 LABELLED = "labelled.extxyz"
 DEVIATIONS = "deviations.npz"  # a selection job's traces: per exploration, deviation and temperature against time
-ITERATION_REPORT = ("selection.json", "deviation.png")  # a selection job's report of its iteration
+#: a selection job's report of its iteration: numbers, figure, and the page showing both
+ITERATION_REPORT = ("selection.json", "deviation.png", "iteration.md", "iteration.html")
 
 
 @job_step("learn_train")
@@ -109,7 +110,8 @@ def select_frames(spec: dict, inputs: dict, directory: Path):
     ``[spec["lo"], spec["hi"])`` (:mod:`egraff.learn.selection`), at most ``spec["max_frames"]``, as
     ``selected.extxyz``; the deviation traces as ``deviations.npz``; whether the loop is done. The iteration's
     report: ``selection.json`` (stability, trust classes and frames selected per exploration) and
-    ``deviation.png`` (max σ_F of every exploration against time, with the trust window)."""
+    ``deviation.png`` (max σ_F of every exploration against time, with the trust window), both on the page
+    ``iteration.md`` / ``iteration.html``."""
     from ase import Atoms
 
     from egraff.analysis import plots
@@ -158,7 +160,29 @@ def select_frames(spec: dict, inputs: dict, directory: Path):
                "converged": is_converged(completed, counts, spec["fraction_above_lo"]),
                "n_selected": len(frames)}
     atomic_write_text(directory / ITERATION_REPORT[0], json.dumps(summary, indent=1) + "\n")
+    _iteration_page(summary, spec["halt"], directory / "iteration")
     return summary, [SELECTED, DEVIATIONS, *ITERATION_REPORT]
+
+
+def _iteration_page(summary: dict, halt: float | None, path: Path) -> None:
+    """``iteration.md`` and ``iteration.html``: each exploration's outcome and the frames chosen to label."""
+    from egraff.benchmark.report import Document
+
+    lo, hi = summary["lo"], summary["hi"]
+    doc = Document(f"egraff learn: iteration {summary['iteration']}")
+    doc.paragraph(f"{summary['n_selected']} frame(s) selected to label (max σ_F in [{lo:g}, {hi:g}) eV/Å); "
+                  f"{summary['fraction_above_lo']:.1%} of the explored frames at or above {lo:g} eV/Å; "
+                  + ("every exploration ran its full length" if summary["all_completed"] else
+                     "an exploration stopped early") + ("; the loop is done." if summary["converged"] else "."))
+    doc.table(["exploration", "outcome", "stable (ps)", "largest max σ_F (eV/Å)", "accurate / candidate / failed",
+               "selected"],
+              [[e["label"], "completed" if e["status"] == "completed" else f"stopped: {e['failure_reason']}",
+                f"{e['stable_ps']:.3g} / {e['requested_ps']:.3g}", f"{e['max_devi_f']:.3g}",
+                f"{e['counts']['accurate']} / {e['counts']['candidate']} / {e['counts']['failed']}", str(e["selected"])]
+               for e in summary["explorations"]])
+    doc.image(ITERATION_REPORT[1], "max σ_F against time in each exploration, with the trust window"
+                                   + (f" and the halt at {halt:g} eV/Å" if halt else ""))
+    doc.write(path)
 
 
 @job_step("learn_label")

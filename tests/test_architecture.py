@@ -24,7 +24,7 @@ FLOORS = {
     3: {"deploy", "analysis"},
     4: {"train", "md"},
     5: {"benchmark", "learn"},
-    6: {"demo"},
+    6: {"demo", "demo_report"},
     7: {"cli"},
 }
 FLOOR = {node: floor for floor, nodes in FLOORS.items() for node in nodes}

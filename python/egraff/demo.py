@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from egraff.benchmark.demo_report import write_demo_report
+from egraff.demo_report import write_demo_report
 from egraff.benchmark.steps import (analyze_run, evaluate_on_test_frames, export_model, generate_teacher_data,
                                     prepare_reference, run_lammps_input, train_model, write_lammps_data)
 from egraff.config import ConfigError

@@ -4,7 +4,7 @@ A plan (:mod:`egraff.benchmark.plan`, the study's tasks in :mod:`egraff.benchmar
 ``plans/``) becomes a graph of jobs (:mod:`egraff.benchmark.graph`) — teacher data → train → export →
 evaluate / md → analyze → leaderboard — run by the job engine :mod:`egraff.jobs` (in this process, on
 a local Dask pool or on a Dask scheduler); :mod:`egraff.benchmark.steps` holds what each job does,
-:mod:`egraff.benchmark.leaderboard` the output, :mod:`egraff.benchmark.demo_report` the demo's report.
+:mod:`egraff.benchmark.leaderboard` the output.
 """
 
 from __future__ import annotations

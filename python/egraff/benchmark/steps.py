@@ -6,7 +6,7 @@ it, through egraff.data's verified cache) → :func:`train_model` → :func:`exp
 :func:`evaluate_on_test_frames` (static errors on test frames) and :func:`run_model_md` (egraff.md) or
 :func:`run_lammps_input` (a file of inputs/ run with ``lmp``) → :func:`analyze_run` (egraff.analysis's
 evaluation against reference frames) → the leaderboard (:mod:`egraff.benchmark.leaderboard`) or the demo
-report (:mod:`egraff.benchmark.demo_report`). Frames are named by egraff.data.frames sources whose
+report (:mod:`egraff.demo_report`). Frames are named by egraff.data.frames sources whose
 ``teacher`` is the role of the teacher job.
 
 :func:`prepare_reference` writes one group of reference frames once for every model (RDF reference, MD

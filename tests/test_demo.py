@@ -104,3 +104,11 @@ def test_demo_without_inputs_directory_says_where_to_run(tmp_path):
     assert "run the demo from the egraff checkout" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "jobs").exists()
+
+
+def test_demo_with_negative_iterations_says_what_to_give(tmp_path):
+    result = subprocess.run([str(EGRAFF), "demo", "-o", str(tmp_path), "--inputs", str(REPO / "inputs"),
+                             "--iterations", "-1"], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "--iterations -1: give 0 (no loop) or more" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "jobs").exists()

@@ -117,15 +117,17 @@ def evaluate_on_test_frames(spec: dict, inputs: dict, directory: Path):
         copy.calc = calculator
         try:
             energy, forces = copy.get_potential_energy(), copy.get_forces()
+            accepted = True
         except ModelFailed as error:
             refused, refusal = refused + 1, refusal or str(error)
             energy, forces = float("nan"), np.full((len(atoms), 3), np.nan)
+            accepted = False  # calculator.results still hold the previous frame's
         rows["energy_true"].append(truth["energy"])
         rows["energy_pred"].append(energy)
         rows["n_atoms"].append(len(atoms))
         rows["forces_true"].append(truth["forces"])
         rows["forces_pred"].append(forces)
-        has_stress = "stress" in truth and "stress" in calculator.results and all(atoms.pbc) and energy == energy
+        has_stress = accepted and "stress" in truth and "stress" in calculator.results and all(atoms.pbc)
         rows["stress_true"].append(truth["stress"] if has_stress else np.full(6, np.nan))
         rows["stress_pred"].append(calculator.results["stress"] if has_stress else np.full(6, np.nan))
     seconds = time.perf_counter() - started

@@ -11,6 +11,7 @@ import typer
 from egraff.analysis.cli import analysis_app
 from egraff.data.cli import data_app
 from egraff.md.cli import md_app
+from egraff.processes import keep_freed_memory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="egraff: equivariant GNN force fields in LAMMPS.")
 app.add_typer(data_app, name="data")
@@ -214,4 +215,5 @@ def train(
 
 
 def main():
+    keep_freed_memory()
     app()

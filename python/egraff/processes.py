@@ -1,4 +1,4 @@
-"""Child processes that die with their parent, and who is alive.
+"""Child processes that die with their parent, who is alive, and how this process keeps its memory.
 
 egraff starts programs that write into a job's directory (``mpirun`` for multi-rank simulations,
 ``lmp`` for the inputs/ scripts). If egraff is killed (``kill -9``, a batch system's time limit)
@@ -22,6 +22,24 @@ PR_SET_PDEATHSIG = 1
 
 # resolved before any fork: the child only makes the call
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if sys.platform == "linux" else None
+
+
+# glibc mallopt parameters (malloc.h) and the values libegraff_runtime.so also sets in LAMMPS
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_KEEP_FREED = ((_M_MMAP_THRESHOLD, 256 << 20), (_M_TRIM_THRESHOLD, 512 << 20), (_M_TOP_PAD, 64 << 20))
+
+
+def keep_freed_memory() -> None:
+    """Make glibc's malloc keep freed blocks in this process instead of returning them to the kernel.
+
+    Training and model calls allocate and free the same large tensors every step; returned to the
+    kernel, they are faulted back in page by page. Dask's nanny makes it worse: it starts workers with
+    MALLOC_TRIM_THRESHOLD_=65536, which also fixes the mmap threshold at 128 KiB, and a training epoch
+    of the demo's NequIP then takes 1.9x as long (bench/allocator.py). Idempotent; no-op off glibc."""
+    if _libc is None or not hasattr(_libc, "mallopt"):
+        return
+    for parameter, value in _KEEP_FREED:
+        _libc.mallopt(parameter, value)
 
 
 def _die_with(parent: int):

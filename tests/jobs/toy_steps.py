@@ -33,3 +33,18 @@ def toy(name: str, log: Path, value: int = 1, deps: dict | None = None, **option
 
 def runs(log: Path) -> list[str]:
     return Path(log).read_text().split() if Path(log).exists() else []
+
+
+@job_step("toy_memory")
+def allocate(spec, inputs, directory):
+    """Allocates, touches and frees a 4 MiB buffer ``spec["times"]`` times; returns the page faults that took."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(spec["times"]):
+        np.ones(1 << 19)  # 4 MiB of float64, freed at once
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    (directory / "out.json").write_text(json.dumps(faults))
+    return {"faults": faults}, ["out.json"]

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 from egraff.files import atomic_path, atomic_write_text
 from egraff.jobs.job import RECORD, Job, step_identity
 from egraff.jobs.lock import job_lock
-from egraff.processes import owner
+from egraff.processes import keep_freed_memory, owner
 
 JOURNAL = "journal.jsonl"
 
@@ -88,6 +88,7 @@ def execute(job: Job, root: str | Path, *dependency_records: dict) -> dict:
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         _journal(root, "start", job)
+        keep_freed_memory()  # a Dask worker starts with a malloc that returns every freed tensor
         started = time.perf_counter()
         try:
             summary, outputs = job.step(job.spec, {role: job.deps[role].directory(root) for role in job.deps},

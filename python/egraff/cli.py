@@ -78,7 +78,7 @@ def demo(
     model: str = typer.Option("nequip", help="nequip or allegro"),
     epochs: int = typer.Option(20, help="training epochs (iteration 0; later iterations: a quarter, warm-started)"),
     steps: int = typer.Option(4000, help="MD steps of 0.5 fs (explorations, model run and teacher reference)"),
-    iterations: int = typer.Option(3, help="at most this many iterations of the active-learning loop (0: none)"),
+    iterations: int = typer.Option(5, help="at most this many iterations of the active-learning loop (0: none)"),
 ):
     """The main job: teacher water in LAMMPS -> a committee trained -> LAMMPS explorations it watches -> frames
     labelled by the teacher until the model is stable -> `lmp -in inputs/water_md.in` with it -> report."""

@@ -55,7 +55,9 @@ DEMO_FRAMES = {"train": {"teacher": "teacher", "take": [0, 180]}, "val": {"teach
 #: the loop's settings for the demo's committee of two (max σ_F in eV/Å; a fresh pair of demo models
 #: disagrees by 0.15-0.35 eV/Å on the teacher's own frames, and by > 0.6 eV/Å shortly before a collapse)
 DEMO_LEARN = {"committee": {"size": 2}, "trust": {"lo": 0.35, "hi": 1.2, "halt": 2.0},
-              "select": {"max_frames": 30}, "convergence": {"fraction_above_lo": 0.1}}
+              # the teacher's 300 K frames have forces up to 4.3 eV/Å; a labelled frame above 10 eV/Å is a broken
+              # molecule that the bonded teacher labels with its harmonic bonds (up to 320 eV/Å seen)
+              "select": {"max_frames": 30, "max_force": 10.0}, "convergence": {"fraction_above_lo": 0.1}}
 EXPLORE_DUMP_EVERY = 10  # a model that fails within 0.2 ps leaves few frames before it: dump (and watch) often
 
 
@@ -141,7 +143,7 @@ def final_jobs(input_file: Path, trained: Job, exported: Job, *, dataset: str | 
 
 
 def run_demo(output: Path, inputs: Path, *, dataset: str | None = None, model: str = "nequip", epochs: int = 20,
-             steps: int = 4000, iterations: int = 3, progress: bool = True) -> Path:
+             steps: int = 4000, iterations: int = 5, progress: bool = True) -> Path:
     """Run (or reuse) every job of the demo under ``output/jobs``; the report is ``output/report.html``, the
     loop's iterations (committees, deviation traces, labelled frames) under ``output/iterations``."""
     from egraff.learn.loop import publish_iterations, run_loop

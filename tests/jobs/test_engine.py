@@ -125,3 +125,18 @@ def test_a_dask_worker_keeps_freed_memory_in_the_process(tmp_path, monkeypatch):
         records = engine.run([Job(allocate, {"times": 200})])
     faults = next(iter(records.values()))["summary"]["faults"]
     assert faults < 200 * 1024 // 10, f"{faults} minor page faults for 200 allocations of 4 MiB (1024 pages each)"
+
+
+def test_jobs_that_share_a_dependency_run_side_by_side_on_two_workers(tmp_path):
+    """Two long jobs downstream of one short job must not queue on the worker that ran it while the other worker
+    idles: the demo's committee members trained one after the other when the engine handed Dask futures of the
+    dependencies (Dask placed both beside them, and a worker busy in Python answers a steal request late)."""
+    log = tmp_path / "log"
+    first = toy("first", log)
+    pair = [toy(name, log, deps={"first": first}, busy=4) for name in ("left", "right")]
+    with JobEngine(tmp_path / "jobs", workers=2, progress=False) as engine:
+        engine.run(pair)
+    starts = {e["label"]: e for e in read_journal(tmp_path / "jobs") if e["event"] == "start"}
+    left, right = starts["left"], starts["right"]
+    assert left["pid"] != right["pid"]
+    assert abs(left["time"] - right["time"]) < 1.0, f"one started {abs(left['time'] - right['time']):.1f} s after the other"

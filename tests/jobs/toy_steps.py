@@ -17,6 +17,9 @@ def add(spec, inputs, directory):
         raise RuntimeError(f"{spec['name']} cannot run")
     (directory / "started").write_text("")
     time.sleep(spec.get("sleep", 0))
+    end = time.perf_counter() + spec.get("busy", 0)
+    while time.perf_counter() < end:  # Python work that holds the GIL, as training does
+        pass
     total = spec["value"] + sum(json.loads((d / "out.json").read_text()) for d in inputs.values())
     (directory / "out.json").write_text(json.dumps(total))
     return {"total": total}, ["out.json", *spec.get("claims", [])]
@@ -28,7 +31,7 @@ def add_v2(spec, inputs, directory):
 
 
 def toy(name: str, log: Path, value: int = 1, deps: dict | None = None, **options) -> Job:
-    return Job(add, {"name": name, "log": str(log), "value": value, **options}, deps or {})
+    return Job(add, {"name": name, "log": str(log), "value": value, **options}, deps or {}, label=name)
 
 
 def runs(log: Path) -> list[str]:

@@ -22,6 +22,7 @@ from egraff.learn import load_learn_config
     (["reference.teacher=null", "reference.command=dft.x in.xyz"], r"^reference\.command = .* has no \{input\}"),
     (["committee.every=3"], r"^committee\.every = 3 does not divide .* dump_every = 10"),
     (["committee.size=1"], r"^committee\.size = 1: expected a number >= 2"),
+    (["select.max_force=0"], r"^select\.max_force = 0: expected a number > 0"),
     (["retrain.model.r_max=5"], r"^retrain\.model cannot change between iterations"),
     (["retrain.train.max_epoch=5"], r"^unknown key retrain\.train\.max_epoch \(did you mean 'max_epochs'\?\)"),
     (["training.data.train=x"], r"^training\.data is not used: .* remove it"),

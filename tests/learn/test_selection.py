@@ -91,3 +91,34 @@ def test_frames_at_or_after_the_failure_and_fused_frames_are_never_labelled(tmp_
     selected = read_extxyz(tmp_path / "select" / SELECTED)
     assert [atoms.info["step"] for atoms in selected] == [20, 40] and result["n_selected"] == 2
     assert not result["converged"] and result["explorations"][0]["stable_ps"] == 0.05
+
+
+def test_frames_beyond_the_force_limit_are_labelled_but_not_added(tmp_path):
+    """select.max_force: the demo's committee once agreed (max σ_F below hi) on water with a broken molecule, which
+    the bonded teacher labelled with a 320 eV/Å force; one such frame dominated the next training's loss."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from egraff.data import read_extxyz, write_extxyz
+    from egraff.learn.steps import ADDED, LABELLED, collect_frames
+
+    inputs = {}
+    for n, largest in enumerate([3.0, 320.0, 10.0]):
+        atoms = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], cell=[10, 10, 10], pbc=True)
+        forces = np.zeros((3, 3))
+        forces[1] = [0.0, largest, 0.0]
+        atoms.calc = SinglePointCalculator(atoms, energy=-10.0 - n, forces=forces)
+        atoms.info.update(exploration="water", step=10 * n)
+        inputs[f"frame{n:03d}"] = tmp_path / f"frame{n}"
+        inputs[f"frame{n:03d}"].mkdir()
+        write_extxyz(inputs[f"frame{n:03d}"] / LABELLED, [atoms])
+    (tmp_path / "data").mkdir()
+    summary, _ = collect_frames({"iteration": 0, "max_force": 10.0}, inputs, tmp_path / "data")
+    added = read_extxyz(tmp_path / "data" / ADDED)
+    assert [a.get_potential_energy() for a in added] == [-10.0, -12.0]  # 10 eV/Å is at the limit: kept
+    assert summary["n_new"] == 2 and summary["n_frames"] == 2
+    assert summary["beyond_max_force"] == [{"exploration": "water", "step": 10, "max_force": 320.0}]
+    # no limit: every labelled frame joins
+    (tmp_path / "all").mkdir()
+    summary, _ = collect_frames({"iteration": 0, "max_force": None}, inputs, tmp_path / "all")
+    assert summary["n_new"] == 3 and summary["beyond_max_force"] == []

@@ -195,7 +195,7 @@ class JobEngine:
                     bar.update(task, description=f"running {job.describe()}")
                     self._run_here(job, records, finished)
             else:
-                self._run_on_dask(ordered, finished)
+                self._run_on_dask(ordered, records, finished)
         if failures:
             job, error = next(iter(failures.values()))
             raise JobFailed(f"{len(failures)} job(s) failed; first: {job.describe()} in {job.directory(self.root)}: "
@@ -214,21 +214,36 @@ class JobEngine:
             return
         finished(job, record, None)
 
-    def _run_on_dask(self, ordered: list[Job], finished: Callable) -> None:
-        from dask.distributed import as_completed
+    def _run_on_dask(self, ordered: list[Job], records: dict, finished: Callable) -> None:
+        """Submit each job once its dependencies have finished, with their records as plain values: a job
+        handed futures of its dependencies is placed beside their results, and two long jobs could then
+        queue on one worker while the other idles (seen: a committee's members trained one after the other)."""
+        from dask.distributed import wait
 
-        futures = {}
-        for job in ordered:
-            futures[job.key] = self._client.submit(execute, job, str(self.root),
-                                                   *[futures[job.deps[role].key] for role in sorted(job.deps)],
-                                                   key=f"egraff-{job.kind}-{job.key}", pure=False)
-        by_future = {future.key: job for job, future in zip(ordered, futures.values())}
-        for future in as_completed(list(futures.values())):
-            job = by_future[future.key]
-            if future.status == "error":
-                finished(job, None, future.exception())
-            else:
-                finished(job, future.result(), None)
+        waiting, running, failed = list(ordered), {}, set()
+        while waiting or running:
+            for job in [job for job in waiting if all(dep.key in records or dep.key in failed
+                                                      for dep in job.deps.values())]:
+                waiting.remove(job)
+                lost = [role for role, dep in job.deps.items() if dep.key in failed]
+                if lost:
+                    failed.add(job.key)
+                    finished(job, None, RuntimeError(f"its dependency {job.deps[lost[0]].describe()} failed"))
+                    continue
+                future = self._client.submit(execute, job, str(self.root),
+                                             *[records[job.deps[role].key] for role in sorted(job.deps)],
+                                             key=f"egraff-{job.kind}-{job.key}", pure=False)
+                running[future] = job
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when="FIRST_COMPLETED")
+            for future in done:
+                job = running.pop(future)
+                if future.status == "error":
+                    failed.add(job.key)
+                    finished(job, None, future.exception())
+                else:
+                    finished(job, future.result(), None)
 
 
 def run_jobs(jobs: Sequence[Job], root: str | Path, *, workers: int = 0, scheduler: str | None = None,

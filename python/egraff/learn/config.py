@@ -15,7 +15,7 @@
       protocol: fu-water
       overrides: {steps: 4000, timestep_fs: 0.5, dump_every: 20}
     trust: {lo: 0.1, hi: 0.4, halt: 1.0}     # eV/Å, on the committee's largest atomic force deviation
-    select: {max_frames: 20}
+    select: {max_frames: 20, max_force: 10.0}
     convergence: {fraction_above_lo: 0.05, max_iterations: 6}
     reference: {teacher: water-spcfw, options: {coulomb: dsf}}
 
@@ -100,6 +100,11 @@ class TrustSection(ConfigModel):
 
 class SelectSection(ConfigModel):
     max_frames: int = Field(20, ge=1)  # candidates labelled per iteration at most, spread over the explorations' time
+    # a labelled frame whose largest reference force (eV/Å) exceeds this is kept out of the training data (and
+    # counted in the iteration's report): a committee of few models can agree on a frame far outside the data
+    # (a broken molecule, atoms about to collide), where a classical teacher's label is itself meaningless and
+    # one such frame dominates a squared-error loss. None: every labelled frame is added
+    max_force: float | None = Field(None, gt=0)
 
 
 class ConvergenceSection(ConfigModel):

@@ -111,7 +111,8 @@ def label_jobs(config: LearnConfig, iteration: Iteration) -> None:
     deps = {f"frame{n:03d}": job for n, job in enumerate(iteration.labels)}
     if iteration.previous_data is not None:
         deps["previous"] = iteration.previous_data
-    iteration.data = Job(collect_frames, {"iteration": iteration.index}, deps, label=f"iteration {iteration.index}")
+    iteration.data = Job(collect_frames, {"iteration": iteration.index, "max_force": config.select.max_force}, deps,
+                         label=f"iteration {iteration.index}")
 
 
 def run_jobs_reporting_input_errors(engine: JobEngine, jobs: list[Job]) -> dict:

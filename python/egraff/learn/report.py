@@ -37,6 +37,7 @@ def report_spec(config, result) -> dict:
     return {"lo": config.trust.lo, "hi": config.trust.hi, "halt": config.trust.halt,
             "fraction_above_lo": config.convergence.fraction_above_lo,
             "max_iterations": config.convergence.max_iterations, "committee": config.committee.size,
+            "max_force": config.select.max_force,
             "reference": config.reference.describe(), "iterations": len(result.iterations),
             "converged": result.converged, "stopped": result.stopped}
 
@@ -46,12 +47,15 @@ def learn_report_job(config, result) -> Job:
 
 
 def iteration_summaries(inputs: dict, count: int) -> list[dict]:
-    """Per iteration: its selection's summary with ``n_train``, ``n_labelled`` and, with test frames, the errors."""
+    """Per iteration: its selection's summary with ``n_train``, ``n_labelled`` (frames added to the training data),
+    ``n_beyond_max_force`` (labelled but kept out) and, with test frames, the errors."""
     rows = []
     for i in range(count):
         summary = dict(summary_of(inputs[f"select{i:03d}"]))
         summary["n_train"] = summary_of(inputs[f"train{i:03d}"])["n_train"]
-        summary["n_labelled"] = summary_of(inputs[f"data{i:03d}"])["n_new"] if f"data{i:03d}" in inputs else 0
+        data = summary_of(inputs[f"data{i:03d}"]) if f"data{i:03d}" in inputs else {}
+        summary["n_labelled"] = data.get("n_new", 0)
+        summary["n_beyond_max_force"] = len(data.get("beyond_max_force", []))
         if f"evaluate{i:03d}" in inputs:
             summary["errors"] = summary_of(inputs[f"evaluate{i:03d}"])
         rows.append(summary)
@@ -72,12 +76,14 @@ def learn_section(doc, inputs: dict, spec: dict, directory: Path) -> list[str]:
     doc.paragraph(f"Committee of {spec['committee']} models per iteration; frames with the committee's largest atomic "
                   f"force deviation max σ_F in [{spec['lo']:g}, {spec['hi']:g}) eV/Å are labelled by the reference "
                   f"({spec['reference']}); frames at or above {spec['hi']:g} eV/Å are the models' nonsense and are not "
-                  f"labelled" + (f"; an exploration stops when max σ_F passes {spec['halt']:g} eV/Å" if spec["halt"] else "")
+                  f"labelled" + (f"; a labelled frame whose largest reference force exceeds {spec['max_force']:g} eV/Å is "
+                                 "kept out of the training data" if spec.get("max_force") else "")
+                  + (f"; an exploration stops when max σ_F passes {spec['halt']:g} eV/Å" if spec["halt"] else "")
                   + f". Done when every exploration runs its full length with at most {spec['fraction_above_lo']:.0%} "
                     f"of its frames at or above {spec['lo']:g} eV/Å: {outcome}.")
     has_errors = any("errors" in s for s in summaries)
     header = ["iteration", "training frames", "explorations stable", "shortest stable time (ps)",
-              "frames ≥ lo", "accurate / candidate / failed", "frames labelled"]
+              "frames ≥ lo", "accurate / candidate / failed", "frames added"]
     header += ["force MAE (eV/Å)", "energy MAE (meV/atom)"] if has_errors else []
     rows = []
     for s in summaries:
@@ -87,7 +93,8 @@ def learn_section(doc, inputs: dict, spec: dict, directory: Path) -> list[str]:
                f"{sum(e['status'] == 'completed' for e in explorations)} / {len(explorations)}",
                f"{min(e['stable_ps'] for e in explorations):.3g} / {explorations[0]['requested_ps']:.3g}",
                f"{s['fraction_above_lo']:.1%}", f"{counts['accurate']} / {counts['candidate']} / {counts['failed']}",
-               str(s["n_labelled"])]
+               str(s["n_labelled"]) + (f" ({s['n_beyond_max_force']} over the force limit, not added)"
+                                       if s.get("n_beyond_max_force") else "")]
         if has_errors:
             errors = s.get("errors", {})
             row += [f"{errors['force_mae']:.3g}" if errors else "n/a",

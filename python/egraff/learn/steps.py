@@ -199,13 +199,20 @@ def label_frame(spec: dict, inputs: dict, directory: Path):
             "energy": labelled.get_potential_energy()}, [LABELLED]
 
 
-@job_step("learn_data")
+@job_step("learn_data", version=2)
 def collect_frames(spec: dict, inputs: dict, directory: Path):
     """Every frame the loop labelled so far: the previous iteration's (``inputs["previous"]``) and this one's
-    (``inputs["frame000"]`` ...), as ``added.extxyz``."""
+    (``inputs["frame000"]`` ...), as ``added.extxyz`` — except this iteration's frames whose largest reference
+    force exceeds ``spec["max_force"]`` (eV/Å; None: no limit), listed in the summary as ``beyond_max_force``."""
     from egraff.data import read_extxyz, write_extxyz
 
     frames = read_extxyz(inputs["previous"] / ADDED) if "previous" in inputs else []
     new = [atoms for role in sorted(inputs) if role.startswith("frame") for atoms in read_extxyz(inputs[role] / LABELLED)]
-    write_extxyz(directory / ADDED, frames + new)
-    return {"iteration": spec["iteration"], "n_new": len(new), "n_frames": len(frames) + len(new)}, [ADDED]
+    cap = spec.get("max_force")
+    largest = [float(np.linalg.norm(atoms.get_forces(), axis=1).max()) for atoms in new]
+    kept = [atoms for atoms, force in zip(new, largest) if cap is None or force <= cap]
+    beyond = [{"exploration": atoms.info.get("exploration"), "step": int(atoms.info.get("step", -1)),
+               "max_force": force} for atoms, force in zip(new, largest) if cap is not None and force > cap]
+    write_extxyz(directory / ADDED, frames + kept)
+    return {"iteration": spec["iteration"], "n_new": len(kept), "n_frames": len(frames) + len(kept),
+            "max_force": cap, "beyond_max_force": beyond}, [ADDED]

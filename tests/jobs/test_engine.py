@@ -136,7 +136,7 @@ def test_jobs_that_share_a_dependency_run_side_by_side_on_two_workers(tmp_path):
     pair = [toy(name, log, deps={"first": first}, busy=4) for name in ("left", "right")]
     with JobEngine(tmp_path / "jobs", workers=2, progress=False) as engine:
         engine.run(pair)
-    starts = {e["label"]: e for e in read_journal(tmp_path / "jobs") if e["event"] == "start"}
-    left, right = starts["left"], starts["right"]
+    starts = {e["key"]: e for e in read_journal(tmp_path / "jobs") if e["event"] == "start"}
+    left, right = (starts[job.key] for job in pair)
     assert left["pid"] != right["pid"]
     assert abs(left["time"] - right["time"]) < 1.0, f"one started {abs(left['time'] - right['time']):.1f} s after the other"

@@ -31,7 +31,7 @@ def add_v2(spec, inputs, directory):
 
 
 def toy(name: str, log: Path, value: int = 1, deps: dict | None = None, **options) -> Job:
-    return Job(add, {"name": name, "log": str(log), "value": value, **options}, deps or {}, label=name)
+    return Job(add, {"name": name, "log": str(log), "value": value, **options}, deps or {})
 
 
 def runs(log: Path) -> list[str]:

@@ -203,9 +203,9 @@ class JobEngine:
         return records
 
     def _run_here(self, job: Job, records: dict, finished: Callable) -> None:
-        failed = [role for role, dep in job.deps.items() if dep.key not in records]
-        if failed:
-            finished(job, None, RuntimeError(f"its dependency {job.deps[failed[0]].describe()} failed"))
+        lost = _lost_dependency(job, records)
+        if lost is not None:
+            finished(job, None, lost)
             return
         try:
             record = execute(job, self.root, *[records[job.deps[role].key] for role in sorted(job.deps)])
@@ -220,15 +220,14 @@ class JobEngine:
         queue on one worker while the other idles (seen: a committee's members trained one after the other)."""
         from dask.distributed import wait
 
-        waiting, running, failed = list(ordered), {}, set()
+        waiting, running, settled = list(ordered), {}, set()  # settled: finished or failed
         while waiting or running:
-            for job in [job for job in waiting if all(dep.key in records or dep.key in failed
-                                                      for dep in job.deps.values())]:
+            for job in [job for job in waiting if all(dep.key in settled for dep in job.deps.values())]:
                 waiting.remove(job)
-                lost = [role for role, dep in job.deps.items() if dep.key in failed]
-                if lost:
-                    failed.add(job.key)
-                    finished(job, None, RuntimeError(f"its dependency {job.deps[lost[0]].describe()} failed"))
+                lost = _lost_dependency(job, records)
+                if lost is not None:
+                    settled.add(job.key)
+                    finished(job, None, lost)
                     continue
                 future = self._client.submit(execute, job, str(self.root),
                                              *[records[job.deps[role].key] for role in sorted(job.deps)],
@@ -239,11 +238,17 @@ class JobEngine:
             done, _ = wait(list(running), return_when="FIRST_COMPLETED")
             for future in done:
                 job = running.pop(future)
+                settled.add(job.key)
                 if future.status == "error":
-                    failed.add(job.key)
                     finished(job, None, future.exception())
                 else:
                     finished(job, future.result(), None)
+
+
+def _lost_dependency(job: Job, records: dict) -> RuntimeError | None:
+    """The error of a job one of whose dependencies failed (has no record), or None."""
+    lost = [role for role, dep in job.deps.items() if dep.key not in records]
+    return RuntimeError(f"its dependency {job.deps[lost[0]].describe()} failed") if lost else None
 
 
 def run_jobs(jobs: Sequence[Job], root: str | Path, *, workers: int = 0, scheduler: str | None = None,

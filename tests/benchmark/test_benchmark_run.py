@@ -121,6 +121,17 @@ def test_the_leaderboard_has_every_case_and_model(micro):
         assert (leaderboard.directory(root) / name).stat().st_size > 200, name
 
 
+def test_the_report_tells_early_stopped_runs_from_runs_that_reached_the_epoch_cap(micro):
+    _, leaderboard, root, *_ = micro
+    rows = leaderboard_rows(leaderboard, root)
+    assert {(r["model"], r["epochs"], r["stopped_by"]) for r in rows} == {("nequip", "1", "epoch cap"),
+                                                                          ("allegro", "2", "early stop")}
+    capped = ", ".join(f"nequip on {r['case']}" for r in rows if r["model"] == "nequip")
+    assert (f"{len(rows) // 2} of {len(rows)} models stopped when their validation error stopped improving (early "
+            f"stopping); {len(rows) // 2} reached the epoch cap first: {capped}.") in \
+        (leaderboard.directory(root) / "leaderboard.md").read_text()
+
+
 @pytest.mark.parametrize("run", ["micro", "micro_md17"])
 def test_leaderboard_numbers_are_recomputed_from_stored_predictions(run, request):
     _, leaderboard, root, *_ = request.getfixturevalue(run)

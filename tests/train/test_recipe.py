@@ -211,18 +211,20 @@ def scripted_errors(errors):
     return Scripted()
 
 
-@pytest.mark.parametrize("min_delta, epochs_run", [(0.01, 4), (0.0, 8)])
-def test_early_stopping_counts_only_improvements_larger_than_min_delta(min_delta, epochs_run):
+@pytest.mark.parametrize("min_delta, relative, epochs_run", [(0.01, 0.0, 4), (0.0, 0.0, 8), (0.0, 0.05, 5),
+                                                             (0.01, 0.05, 5)])
+def test_early_stopping_counts_only_improvements_larger_than_min_delta(min_delta, relative, epochs_run):
     import lightning.pytorch as pl
 
     from egraff.train.config import DEFAULTS
     from egraff.train.engine import early_stopping
 
     # min_delta 0.01: 0.945 and 0.94 are not 0.01 below 0.95, so patience 2 runs out after epoch 3;
-    # without it every fall counts, the rise at epoch 6 is forgiven by the fall at epoch 7
+    # without it every fall counts, the rise at epoch 6 is forgiven by the fall at epoch 7; a 5 % gain:
+    # 0.95 is not more than 5 % below 1.0, 0.945 is, then 0.94 and 0.90 are not 5 % below 0.945
     errors = [1.0, 0.95, 0.945, 0.94, 0.90, 0.899, 0.95, 0.5]
     section = dict(DEFAULTS["train"], early_stopping_monitor="val/force_mae", early_stopping_patience=2,
-                   early_stopping_min_delta=min_delta)
+                   early_stopping_min_delta=min_delta, early_stopping_min_relative_gain=relative)
     trainer = pl.Trainer(max_epochs=len(errors), callbacks=[early_stopping(section)], logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0)
@@ -244,6 +246,19 @@ def test_training_stops_when_the_validation_force_error_stops_improving(emt_file
             break
     assert epoch == len(errors) - 1 < 39, errors  # stopped at exactly the first epoch the rule says
     assert result.epochs == len(errors)
+
+
+def test_no_early_stop_and_no_lower_learning_rate_before_min_steps(emt_file, tmp_path):
+    """min_delta 1e9 and patience 2 would end the run after its third epoch, and a plateau schedule that asks
+    for a 50 % gain with patience 0 would halve the learning rate from the second; 36 training frames in
+    batches of 4 are 9 steps per epoch, so with min_steps 45 both start after the fifth epoch (45 steps):
+    the run ends 2 epochs later, not at once."""
+    result = train(load_config(None, base_overrides(emt_file, tmp_path / "r", **{
+        "train.max_epochs": 20, "train.min_steps": 45, "train.early_stopping_monitor": "val/force_mae",
+        "train.early_stopping_patience": 2, "train.early_stopping_min_delta": 1e9,
+        "optim.plateau_patience": 0, "optim.plateau_threshold": 0.5})))
+    assert result.epochs == 6
+    assert [float(r["lr"]) for r in metrics(result.run_dir)] == [0.01] * 6
 
 
 @pytest.mark.parametrize("override, message", [

@@ -92,7 +92,8 @@ def leaderboard_rows(spec: dict, inputs: dict) -> tuple[list[dict], list[dict]]:
                                                 f"refused, the first: {evaluated['refusal']}")
         rows.append({**head, **static_errors(predictions), "refused_test_frames": refused or "",
                      "parameters": train["parameters"],
-                     "epochs": train["epochs"], "train_seconds": train["seconds"], **aggregate_runs(mine),
+                     "epochs": train["epochs"], "stopped_by": _stopped_by(train), "train_seconds": train["seconds"],
+                     **aggregate_runs(mine),
                      "train_fingerprint": train["train_fingerprint"],
                      "predictions": str(predictions.relative_to(predictions.parents[2]))})
     return rows, runs
@@ -256,8 +257,20 @@ def _torchmd_section(doc: Document, rows: list[dict]) -> None:
         doc.table(["case", "seed", *header], table)
 
 
-def _training_section(doc: Document, spec: dict) -> None:
+def _stopped_by(train: dict) -> str:
+    """What ended a training run: early stopping (its validation error stopped improving) or the epoch cap."""
+    if "max_epochs" not in train:
+        return ""
+    return "epoch cap" if train["epochs"] >= train["max_epochs"] else "early stop"
+
+
+def _training_section(doc: Document, spec: dict, rows: list[dict]) -> None:
     doc.heading("Training")
+    capped = [f"{r['model']} on {r['case']}" for r in rows if r["stopped_by"] == "epoch cap"]
+    if any(r["stopped_by"] for r in rows):
+        doc.paragraph(f"{len(rows) - len(capped)} of {len(rows)} models stopped when their validation error stopped "
+                      "improving (early stopping)" + (f"; {len(capped)} reached the epoch cap first: "
+                                                      + ", ".join(capped) if capped else "") + ".")
     table = []
     for model, per_case in spec["training"].items():
         settings = {}
@@ -270,7 +283,7 @@ def _training_section(doc: Document, spec: dict) -> None:
     doc.table(["model", "recipe", "cases", "settings", "not reproduced"], table)
 
 
-@job_step("leaderboard", version=3)
+@job_step("leaderboard", version=4)
 def write_leaderboard(spec: dict, inputs: dict, directory: Path):
     """The leaderboard of a plan's rows (``spec["rows"]``), from the jobs each row names in ``inputs``."""
     from egraff.analysis import plots
@@ -306,7 +319,7 @@ def write_leaderboard(spec: dict, inputs: dict, directory: Path):
     doc.paragraph(sentence)
     doc.image(figures["error_vs_md.png"], "Force MAE on test frames against mean stable time and Wright's factor "
                                           "(all frames), one point per model × case, bars: spread over the starts")
-    _training_section(doc, spec)
+    _training_section(doc, spec, rows)
     for task in dict.fromkeys(r["task"] for r in rows):
         doc.heading(task.replace("_", " "))
         mine = [r for r in rows if r["task"] == task]

@@ -103,12 +103,15 @@ def describe(config: dict, warmup_steps: int = 0) -> str:
              f"lr {o['lr']:g}", f"{o['scheduler']} schedule", f"EMA {o['ema_decay']:g}" if o["ema_decay"] else "no EMA",
              f"loss {loss['form']} E {loss['energy_weight']:g} / F {loss['force_weight']:g}"
              f"{'' if loss['energy_per_atom'] else ' (total energy)'}",
-             f"batch {t['batch_size']}, ≤ {t['max_epochs']} epochs"]
+             f"batch {t['batch_size']}, ≤ {t['max_epochs']} epochs"
+             + (f", ≥ {t['min_steps']} steps" if t.get("min_steps") else "")]
     if m["hyperparameters"]:
         parts.append(", ".join(f"{k} {v}" for k, v in m["hyperparameters"].items()))
     if t["early_stopping_patience"] is not None:
         parts.append(f"early stop on {t['early_stopping_monitor']}, patience {t['early_stopping_patience']}"
-                     + (f", min. gain {t['early_stopping_min_delta']:g}" if t.get("early_stopping_min_delta") else ""))
+                     + (f", min. gain {t['early_stopping_min_delta']:g}" if t.get("early_stopping_min_delta") else "")
+                     + (f" and {100 * t['early_stopping_min_relative_gain']:g} %"
+                        if t.get("early_stopping_min_relative_gain") else ""))
     if warmup_steps or o["warmup_epochs"]:
         parts.append(f"warm-up {warmup_steps} steps" if warmup_steps else f"warm-up {o['warmup_epochs']:g} epochs")
     if s["start"] is not None:

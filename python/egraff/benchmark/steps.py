@@ -70,7 +70,8 @@ def train_model(spec: dict, inputs: dict, directory: Path):
         batches = math.ceil(len(frames["train"]) / config["train"]["batch_size"])
         config["optim"]["warmup_epochs"] = spec["warmup_steps"] / batches
     result = train(config, frames=frames)
-    return training_summary(result, frames), ["run/best_model.pt", "run/metrics.csv"]
+    return ({**training_summary(result, frames), "max_epochs": config["train"]["max_epochs"]},
+            ["run/best_model.pt", "run/metrics.csv"])
 
 
 def training_summary(result, frames: dict) -> dict:

@@ -39,6 +39,32 @@ class ResumeCheckpoint(Checkpoint):
         trainer.save_checkpoint(self.path)
 
 
+class ValidationEarlyStopping(EarlyStopping):
+    """Lightning's early stopping on a validation error, where an improvement counts only if it exceeds
+    both ``min_delta`` and ``min_relative_gain`` times the best error so far (an error that still falls
+    by a fixed 1 meV/Å every few epochs from 0.5 eV/Å is converging, not converged, while the same rule at
+    5 meV/Å would never let a run end), and epochs without one are counted only from ``min_steps``
+    optimiser steps on (a run on a few frames sits on its first plateau for many short epochs; Lightning's
+    own ``min_steps`` would only postpone a stop decided there)."""
+
+    def __init__(self, *, min_delta: float = 0.0, min_relative_gain: float = 0.0, min_steps: int = 0, **options):
+        super().__init__(min_delta=min_delta, mode="min", **options)
+        self.absolute_min_delta, self.min_relative_gain = float(min_delta), float(min_relative_gain)
+        self.min_steps, self.steps = int(min_steps), 0
+
+    def on_validation_end(self, trainer, pl_module):
+        self.steps = trainer.global_step
+        super().on_validation_end(trainer, pl_module)
+
+    def _evaluate_stopping_criteria(self, current):
+        if torch.isfinite(self.best_score):  # Lightning subtracts a negative min_delta in "min" mode
+            self.min_delta = -max(self.absolute_min_delta, self.min_relative_gain * float(self.best_score))
+        should_stop, reason = super()._evaluate_stopping_criteria(current)
+        if self.steps < self.min_steps and torch.isfinite(current):
+            self.wait_count, should_stop, reason = 0, False, None
+        return should_stop, reason
+
+
 class BestModelExport(pl.Callback):
     """Writes an egraff checkpoint whenever the validation loss improves.
 

@@ -106,6 +106,7 @@ class OptimSection(ConfigModel):
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = Field(10, ge=0)
+    plateau_threshold: float = Field(1e-4, ge=0, lt=1)  # val loss gains below this fraction: a plateau
     grad_clip: float | None = Field(100.0, gt=0)  # max gradient norm; None = off
     ema_decay: float | None = Field(0.99, gt=0, lt=1)  # exponential moving average of the weights; None = off
     amsgrad: bool = False  # the AMSGrad variant of adam/adamw
@@ -137,8 +138,10 @@ class TrainSection(ConfigModel):
     val_batch_size: int = Field(10, ge=1)
     seed: int = 123
     early_stopping_patience: int | None = Field(100, ge=0)  # epochs without val improvement; None = off
+    min_steps: int = Field(0, ge=0)  # optimiser steps before early stopping counts and the plateau schedule acts
     early_stopping_monitor: Literal["val/loss", "val/force_mae", "val/force_rmse", "val/energy_mae"] = "val/loss"
     early_stopping_min_delta: float = Field(0.0, ge=0)  # an improvement smaller than this does not count
+    early_stopping_min_relative_gain: float = Field(0.0, ge=0, lt=1)  # nor one smaller than this fraction of the best
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"  # Lightning's
     devices: int | str | list[int] = "auto"  # Lightning: number of devices (DDP on several), or "auto"
     num_nodes: int = Field(1, ge=1)

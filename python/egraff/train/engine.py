@@ -122,13 +122,16 @@ def _check_same_run(run_dir: Path, config_text: str, record: dict) -> None:
 
 def early_stopping(train_section: Mapping):
     """Stop after ``early_stopping_patience`` epochs in which the monitored validation error did not fall
-    more than ``early_stopping_min_delta`` below its best so far."""
-    from lightning.pytorch.callbacks import EarlyStopping
+    below its best so far by more than ``early_stopping_min_delta`` and more than
+    ``early_stopping_min_relative_gain`` of that best, counted from ``min_steps`` optimiser steps on."""
+    from egraff.train.callbacks import ValidationEarlyStopping
 
-    return EarlyStopping(monitor=train_section["early_stopping_monitor"],
-                         patience=int(train_section["early_stopping_patience"]),
-                         min_delta=float(train_section["early_stopping_min_delta"]),
-                         check_on_train_epoch_end=False)  # decide right after validation (see StageTwo)
+    return ValidationEarlyStopping(monitor=train_section["early_stopping_monitor"],
+                                   patience=int(train_section["early_stopping_patience"]),
+                                   min_delta=float(train_section["early_stopping_min_delta"]),
+                                   min_relative_gain=float(train_section["early_stopping_min_relative_gain"]),
+                                   min_steps=int(train_section["min_steps"]),
+                                   check_on_train_epoch_end=False)  # decide right after validation (see StageTwo)
 
 
 def _claim(run_dir: Path):
@@ -224,7 +227,7 @@ def _fit(config: dict, run_dir: Path, train_frames: Frames, val_frames: Frames, 
         model = build(m["architecture"], type_names, r_max, preset=m["preset"], model_dtype=m["dtype"], **overrides)
         model.set_energy_scale_shift(scale=force_rms(train_set),
                                      shifts=reference_energies(train_set, type_names, m["e0s"], prior=model.zbl))
-    module = ForceFieldModule(model, config["loss"], config["optim"])
+    module = ForceFieldModule(model, config["loss"], config["optim"], min_steps=config["train"]["min_steps"])
 
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=int(t["batch_size"]), collate_fn=collate,
                                                sampler=EpochShuffle(len(train_set), seed))

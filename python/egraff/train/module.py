@@ -60,11 +60,15 @@ class ForceFieldModule(pl.LightningModule):
     """``loss`` and ``optim`` are the config sections of the same names (egraff.train.config).
 
     ``loss_weights`` (energy, force, stress) may be swapped during training (see
-    ``callbacks.StageTwo``), and ``scheduler_active`` False stops the learning-rate scheduler.
+    ``callbacks.StageTwo``), and ``scheduler_active`` False stops the learning-rate scheduler. The plateau
+    schedule first lowers the learning rate after ``min_steps`` optimiser steps (train.min_steps: a run on a
+    few frames sits on its first plateau for many short epochs).
     """
 
-    def __init__(self, model: torch.nn.Module, loss: Mapping[str, Any], optim: Mapping[str, Any]):
+    def __init__(self, model: torch.nn.Module, loss: Mapping[str, Any], optim: Mapping[str, Any],
+                 min_steps: int = 0):
         super().__init__()
+        self.min_steps = int(min_steps)
         self.model = model
         self.loss_options = dict(loss)
         self.loss_weights = {key: float(loss[key] or 0.0) for key in ("energy_weight", "force_weight", "stress_weight")}
@@ -137,7 +141,8 @@ class ForceFieldModule(pl.LightningModule):
         min_lr = float(o["min_lr"])
         if o["scheduler"] == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=float(o["plateau_factor"]), patience=int(o["plateau_patience"]), min_lr=min_lr)
+                optimizer, factor=float(o["plateau_factor"]), patience=int(o["plateau_patience"]),
+                threshold=float(o["plateau_threshold"]), threshold_mode="rel", min_lr=min_lr)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
         if o["scheduler"] == "cosine":
             # closed form in the epoch (a warm-up overriding the first steps does not shift it), down to min_lr
@@ -152,7 +157,7 @@ class ForceFieldModule(pl.LightningModule):
             return
         if metric is None:
             scheduler.step()
-        else:
+        elif self.global_step >= self.min_steps:
             scheduler.step(metric)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):

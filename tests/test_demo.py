@@ -2,7 +2,7 @@
 labelled by the teacher → the final model in `lmp -in inputs/water_md.in` → report.
 
 The test runs a micro version (1 epoch, 200 MD steps, 2 iterations) with the installed console script; the
-full default (20 epochs, 4000 steps, up to 3 iterations) is the same graph with larger numbers."""
+full default (20 epochs, 4000 steps, up to 5 iterations) is the same graph with larger numbers."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
    last sampled state (``start.data``), the teacher's own NVE reference trajectory;
 2. **iteration 0** of ``egraff learn`` (:mod:`egraff.learn.loop`): a committee of two small NequIPs (or
    Allegros, float32) trained on the first 180 frames (the last 20 validate), each exported; two LAMMPS
-   explorations at 300 K (as long as the final run) from the teacher's start, driven by model 0 and
+   explorations, at 300 K and 400 K (as long as the final run), from the teacher's start, driven by model 0 and
    watched by model 1 (``pair_style egraff committee``) and by Fu et al.'s bond criterion: the model
    fails within the run, and the committee's force deviation rises before it;
 3. **the loop**: frames whose deviation lies in the trust window are labelled by the teacher and added,
@@ -78,7 +78,9 @@ def learn_config(model: str, epochs: int, steps: int, iterations: int):
            "training": training_config(model, epochs),
            "retrain": {"train": {"max_epochs": max(1, epochs // 4)}, "optim": {"lr": 0.005}},
            "explore": {"systems": [{"name": "water", "teacher": "teacher", "trajectory": True}], "frames": [0],
-                       "temperatures": [300.0], "seeds": [0, 1], "protocol": "fu-water",
+                       # 400 K beside the final run's 300 K: rare 300 K events come sooner (the 300 K-only
+                       # loop's model failed at 10.8 ps at 300 K and 2.3 ps at 400 K)
+                       "temperatures": [300.0, 400.0], "seeds": [0], "protocol": "fu-water",
                        "overrides": {"steps": steps, "timestep_fs": TIMESTEP_PS * 1000,
                                      "dump_every": EXPLORE_DUMP_EVERY, "check_every": EXPLORE_DUMP_EVERY},
                        # Fu et al.'s bond criterion, as the final analysis judges the run (the box is periodic)

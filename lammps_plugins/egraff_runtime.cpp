@@ -26,6 +26,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -347,15 +348,17 @@ int set_num_threads(int threads)
 /* glibc's malloc returns large blocks to the kernel when they are freed (mmap'd blocks above a
    threshold, and the heap's top above another), and a model call allocates and frees the same
    tensors every step, so each call faults its memory back in page by page. Keeping freed blocks in
-   the process removes that: with the thresholds below a 4000-atom NequIP step costs 4-8 % less here,
-   and 1.6x less in a process that inherited Dask's MALLOC_TRIM_THRESHOLD_=65536 (a job engine
-   worker's lmp); bench/allocator.py measures it. Set once, when the pair style first asks for the
-   runtime. */
+   the process removes that: a 4000-atom NequIP step costs 4-8 % less here, 1.6x less in a process
+   that inherited Dask's MALLOC_TRIM_THRESHOLD_=65536 (a job engine worker's lmp; bench/allocator.py),
+   and at 10^5 atoms, where single tensors reach hundreds of MiB, only blocks up to 2 GiB from the heap
+   and no trimming at all stop the faults (a 108 000-atom NequIP call: 4.0-4.4 s with 256/512 MiB
+   thresholds, 3.1 s). Set once, when the pair style first asks for the runtime; the values are
+   egraff.processes.keep_freed_memory's. */
 void keep_freed_memory()
 {
 #ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  mallopt(M_MMAP_THRESHOLD, INT_MAX);
+  mallopt(M_TRIM_THRESHOLD, -1);    // never trim: the next step needs the memory again
   mallopt(M_TOP_PAD, 64 << 20);
 #endif
 }

@@ -26,7 +26,9 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True) if sy
 
 # glibc mallopt parameters (malloc.h) and the values libegraff_runtime.so also sets in LAMMPS
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_KEEP_FREED = ((_M_MMAP_THRESHOLD, 256 << 20), (_M_TRIM_THRESHOLD, 512 << 20), (_M_TOP_PAD, 64 << 20))
+# every block up to 2 GiB from the heap, never trimmed: at 10^5 atoms a model call's tensors reach
+# hundreds of MiB, and any threshold they cross faults gigabytes back in every step
+_KEEP_FREED = ((_M_MMAP_THRESHOLD, 2**31 - 1), (_M_TRIM_THRESHOLD, -1), (_M_TOP_PAD, 64 << 20))
 
 
 def keep_freed_memory() -> None:

@@ -56,7 +56,9 @@ class MACEBody(torch.nn.Module):
             "edge_index": edge_index.flip(0),
             "node_attrs": torch.nn.functional.one_hot(atom_types, self.num_elements).to(dtype),
             "batch": torch.zeros(num_nodes, dtype=torch.int64, device=device),
-            "ptr": torch.tensor([0, num_nodes], dtype=torch.int64, device=device),
+            # [0, num_nodes] built from the size, not from a Python list, so that AOTInductor keeps the
+            # node count dynamic (torch.tensor([0, n]) would bake the traced n into the program)
+            "ptr": torch.arange(2, dtype=torch.int64, device=device) * num_nodes,
             "head": torch.zeros(1, dtype=torch.int64, device=device),
             "cell": torch.zeros((1, 3, 3), dtype=dtype, device=device),
         }

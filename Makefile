@@ -88,6 +88,9 @@ demo: setup
 
 speed: setup
 	$(PY) bench/plugin_overhead.py
+	$(PY) bench/deployed_variants.py
+	$(PY) bench/scale.py
+	$(PY) bench/vs_upstream.py
 
 clean:
 	rm -rf build $(VENV)

@@ -1,24 +1,35 @@
-"""How much does LAMMPS + pair_style egraff add on top of the bare model call?
+"""How much does LAMMPS + pair_style egraff add on top of the bare model call, and does the cost per
+atom-step stay flat from 10^2 to 10^5 atoms?
 
-For the reference LJ (strictly local, r_c 8.5 Å) and the 2-layer message-passing toy (r_max 5 Å)
-on perturbed binary FCC crystals of ~500, ~4000 and ~32000 atoms, measured in one run, 1 thread:
+For the reference LJ (strictly local, r_c 8.5 Å), the 2-layer message-passing toy (r_max 5 Å) and the
+six architectures (``tiny`` presets, random weights: the cost does not depend on the weights' values,
+r_max 5 Å) on perturbed binary FCC crystals of 4 n³ atoms (default n = 3, 10, 20, 30: 108 to 108 000
+atoms), measured in one run, 1 thread:
 
 * LAMMPS steps/s with the plugin (NVE, the graph mode `auto` picks on one rank);
 * the plugin's own split per step (graph build, model call, force scatter) from `timing yes`;
 * the bare call of the same deployed file in Python on the same configuration's graph;
-* ratio = plugin step time / bare model call time (1.0 = LAMMPS costs nothing).
+* ratio = plugin step time / bare model call time (1.0 = LAMMPS costs nothing);
+* per model, the spread of µs per atom-step over the sizes of ≥ 1000 atoms (1.0 = linear scaling).
 
-Usage: python bench/plugin_overhead.py [--sizes 5 10 20] [--out bench/results/plugin_overhead.json]
+Each model runs in its own process (its memory goes back to the system before the next model; the
+process's peak resident memory is recorded after each size). A size whose step the previous size
+projects (linearly in atoms) above ``--max-step-s`` is skipped and recorded with that reason, as is a
+model whose process dies (out of memory at 10^5 atoms, say).
+
+Usage: python bench/plugin_overhead.py [--models lj mp2 nequip ...] [--sizes 3 10 20 30]
+       [--dtype float64|float32] [--out bench/results/plugin_overhead.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
 import re
+import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,20 +41,36 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from egraff import processes  # noqa: E402
 from egraff.data.graph import atoms_graph  # noqa: E402
 from egraff.deploy import load_deployed, save_deployed  # noqa: E402
+from egraff.deploy.export import deploy  # noqa: E402
+from egraff.files import atomic_write_text  # noqa: E402
 from egraff.lammps_adaptor import LammpsBox, start_lammps  # noqa: E402
+from egraff.models import ARCHITECTURES, build  # noqa: E402
 from egraff.models.reference import ARGON_KRYPTON, lennard_jones, message_passing_toy  # noqa: E402
 
-MODELS = {
-    "lj": lambda: lennard_jones(["Ar", "Kr"], **ARGON_KRYPTON),
-    "mp2": lambda: message_passing_toy(["Ar", "Kr"], r_max=5.0),
+TYPE_NAMES = ("Ar", "Kr")
+REFERENCE_MODELS = {
+    "lj": lambda: lennard_jones(list(TYPE_NAMES), **ARGON_KRYPTON),
+    "mp2": lambda: message_passing_toy(list(TYPE_NAMES), r_max=5.0),
 }
+
+
+def write_model(name: str, path: Path, dtype: str) -> Path:
+    """The deployed file of a reference model or of an architecture's tiny preset (seeded random weights)."""
+    if name in REFERENCE_MODELS:
+        model, meta = REFERENCE_MODELS[name]()
+        return save_deployed(model, path, meta)
+    torch.manual_seed(0)
+    return deploy(build(name, TYPE_NAMES, 5.0, preset="tiny", model_dtype=dtype).eval(), path)
+
+
 TIMING = re.compile(r"pair egraff timing: calls (\d+) graph ([\d.]+) ms/call model ([\d.]+) ms/call scatter ([\d.]+)")
 
 
 def steps_for(natoms: int) -> int:
-    return max(3, min(100, 400_000 // natoms))
+    return max(5, min(100, 400_000 // natoms))
 
 
 def crystal_md(cells: int, pair_style: str, model_path: Path) -> list[str]:
@@ -89,8 +116,9 @@ def bare_model_ms(model_path: Path, symbols, positions, cell, repeats: int) -> t
     model, meta = load_deployed(model_path)
     atoms = ase.Atoms(symbols, positions=positions, cell=cell, pbc=True)
     g = atoms_graph(atoms, meta.type_names, meta.r_max)
-    inputs = (torch.tensor(g.edge_vectors), torch.tensor(g.edge_index), torch.tensor(g.atom_types),
-              torch.tensor(len(atoms)))
+    # as the contract's callers pass them: the edge vectors a leaf that requires grad
+    inputs = (torch.tensor(g.edge_vectors).requires_grad_(True), torch.tensor(g.edge_index),
+              torch.tensor(g.atom_types), torch.tensor(len(atoms)))
     for _ in range(3):
         model(*inputs)
     start = time.perf_counter()
@@ -99,46 +127,105 @@ def bare_model_ms(model_path: Path, symbols, positions, cell, repeats: int) -> t
     return 1000 * (time.perf_counter() - start) / repeats, g.num_edges
 
 
+def write_result(args, rows: list[dict], skipped: list[dict]) -> dict:
+    """Write what has been measured so far (atomically), with each model's spread of µs per atom-step."""
+    linearity = {}
+    for name, repeat in {(r["model"], r["repeat"]) for r in rows}:
+        per_atom = [r["us_per_atom_step"] for r in rows
+                    if r["model"] == name and r["repeat"] == repeat and r["natoms"] >= 1000]
+        if len(per_atom) >= 2:
+            linearity.setdefault(name, []).append(max(per_atom) / min(per_atom))
+    result = dict(benchmark="plugin_overhead", threads=1, dtype=args.dtype, torch=torch.__version__,
+                  machine=platform.machine(), cpu_count=os.cpu_count(), rows=rows, skipped=skipped,
+                  us_per_atom_step_max_over_min=linearity)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def measure(args, name: str, console: Console) -> tuple[list[dict], list[dict]]:
+    """The rows of one model, all sizes and modes, in this process."""
+    rows, skipped = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = write_model(name, Path(tmp) / f"{name}.pt", args.dtype)
+        for mode in args.modes:
+            if mode == "ghost" and name != "lj":
+                continue  # ghost mode is refused for message-passing models
+            previous = None
+            for cells in sorted(args.sizes):
+                natoms = 4 * cells ** 3
+                if previous and previous["step_ms"] * natoms / previous["natoms"] > 1000 * args.max_step_s:
+                    projected = previous["step_ms"] * natoms / previous["natoms"] / 1000
+                    skipped.append(dict(model=name, mode=mode, natoms=natoms,
+                                        reason=f"projected {projected:.0f} s per step > --max-step-s"))
+                    console.log(f"{name}: {natoms} atoms skipped ({skipped[-1]['reason']})")
+                    continue
+                for repeat in range(1, args.repeats + 1):
+                    console.log(f"{name}: {natoms} atoms, mode {mode}, repeat {repeat}")
+                    run = lammps_run(model_path, cells, mode, Path(tmp) / "log.lammps")
+                    bare_ms, edges = bare_model_ms(model_path, run.pop("symbols"), run.pop("positions"),
+                                                   run.pop("cell"), repeats=run["steps"])
+                    previous = dict(model=name, repeat=repeat, **run, edges=edges, bare_model_ms=bare_ms,
+                                    ratio_step_over_model=run["step_ms"] / bare_ms,
+                                    us_per_atom_step=1000 * run["step_ms"] / run["natoms"],
+                                    steps_per_s=1000 / run["step_ms"],
+                                    peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+                    rows.append(previous)
+                    write_result(args, rows, skipped)
+    write_result(args, rows, skipped)  # a skip after the last row
+    return rows, skipped
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20], help="FCC cells per side (4 n^3 atoms)")
+    parser.add_argument("--models", nargs="+", default=[*REFERENCE_MODELS, *ARCHITECTURES],
+                        choices=[*REFERENCE_MODELS, *ARCHITECTURES])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 10, 20, 30], help="FCC cells per side (4 n^3 atoms)")
     parser.add_argument("--modes", nargs="+", default=["auto"], help="graph modes to run (auto, map, ghost, ghostmp)")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="the architectures' dtype")
+    parser.add_argument("--max-step-s", type=float, default=20.0, help="skip a size projected to take longer per step")
+    parser.add_argument("--repeats", type=int, default=2, help="LAMMPS run + bare call pairs per size, interleaved")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "plugin_overhead.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     console = Console(width=150)
-    rows = []
+    if len(args.models) == 1:
+        measure(args, args.models[0], console)
+        return
+    rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, factory in MODELS.items():
-            model, meta = factory()
-            model_path = save_deployed(model, Path(tmp) / f"{name}.pt", meta)
-            for cells, mode in itertools.product(args.sizes, args.modes):
-                if mode == "ghost" and name != "lj":
-                    continue  # ghost mode is refused for message-passing models
-                console.log(f"{name}: {4 * cells ** 3} atoms, mode {mode}")
-                run = lammps_run(model_path, cells, mode, Path(tmp) / "log.lammps")
-                bare_ms, edges = bare_model_ms(model_path, run.pop("symbols"), run.pop("positions"), run.pop("cell"),
-                                               repeats=run["steps"])
-                rows.append(dict(model=name, **run, edges=edges, bare_model_ms=bare_ms,
-                                 ratio_step_over_model=run["step_ms"] / bare_ms,
-                                 us_per_atom_step=1000 * run["step_ms"] / run["natoms"],
-                                 steps_per_s=1000 / run["step_ms"]))
-    result = dict(benchmark="plugin_overhead", threads=1, torch=torch.__version__, machine=platform.machine(),
-                  cpu_count=os.cpu_count(), rows=rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    tmp_out.replace(args.out)
-
-    table = Table(title="pair_style egraff overhead (1 thread)")
-    for col in ("model", "atoms", "edges", "mode", "steps/s", "µs/atom-step", "graph ms", "plugin model ms",
-                "bare model ms", "step ÷ model"):
+        for name in args.models:
+            part = Path(tmp) / f"{name}.json"
+            command = [sys.executable, __file__, "--models", name, "--sizes", *map(str, args.sizes), "--modes",
+                       *args.modes, "--dtype", args.dtype, "--max-step-s", str(args.max_step_s), "--repeats",
+                       str(args.repeats), "--out", str(part)]
+            status = processes.run(command).returncode
+            if part.exists():
+                measured = json.loads(part.read_text())
+                rows += measured["rows"]
+                skipped += measured["skipped"]
+            if status != 0:
+                done = {r["natoms"] for r in rows if r["model"] == name}
+                in_progress = min((4 * c ** 3 for c in args.sizes if 4 * c ** 3 not in done), default=None)
+                skipped.append(dict(model=name, natoms=in_progress,
+                                    reason=f"its process ended with status {status}" + (" (killed: out of memory?)" if status == -9 else "")))
+                console.log(f"{name}: {skipped[-1]['reason']}")
+            write_result(args, rows, skipped)
+    result = write_result(args, rows, skipped)
+    table = Table(title=f"pair_style egraff overhead (1 thread, architectures in {args.dtype})")
+    for col in ("model", "rep", "atoms", "edges", "mode", "steps/s", "µs/atom-step", "graph ms", "plugin model ms",
+                "bare model ms", "step ÷ model", "peak GB"):
         table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(r["model"], str(r["natoms"]), str(r["edges"]), r["mode"], f"{r['steps_per_s']:.2f}",
+    for r in result["rows"]:
+        table.add_row(r["model"], str(r["repeat"]), str(r["natoms"]), str(r["edges"]), r["mode"], f"{r['steps_per_s']:.2f}",
                       f"{r['us_per_atom_step']:.2f}", f"{r['plugin_graph_ms']:.2f}", f"{r['plugin_model_ms']:.2f}",
-                      f"{r['bare_model_ms']:.2f}", f"{r['ratio_step_over_model']:.3f}")
+                      f"{r['bare_model_ms']:.2f}", f"{r['ratio_step_over_model']:.3f}", f"{r['peak_rss_gb']:.1f}")
     console.print(table)
+    for name, spread in result["us_per_atom_step_max_over_min"].items():
+        console.print(f"{name}: µs per atom-step, largest / smallest over ≥ 1000 atoms = "
+                      + " / ".join(f"{s:.2f}" for s in spread))
+    for s in result["skipped"]:
+        console.print(f"{s['model']}: {s['natoms']} atoms not measured: {s['reason']}")
     console.print(f"wrote {args.out}")
 
 

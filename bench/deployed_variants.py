@@ -32,6 +32,7 @@ from ase.build import bulk  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from egraff.contract import DeployedModelError  # noqa: E402
 from egraff.deploy import load_deployed  # noqa: E402
 from egraff.deploy.export import export_model  # noqa: E402
 from egraff.files import atomic_write_text  # noqa: E402
@@ -71,7 +72,7 @@ def write_variants(name: str, variants: list[str], work: Path, console: Console)
                 check = load_deployed(path)[1].float32_check if compile == "torchscript" else ""
                 if check:
                     record["float32_check"] = json.loads(check)
-            except Exception as err:  # a refused compile says why; the other variants still run
+            except DeployedModelError as err:  # a refused compile says why; the other variants still run
                 record = {"refused": str(err).splitlines()[0][:300]}
             atomic_write_text(record_path, json.dumps(record) + "\n")
         records[variant] = json.loads(record_path.read_text())

@@ -4,7 +4,7 @@ For each architecture's ``tiny`` preset (seed 0, r_max 5 Å, Ar/Kr) four deploye
 weights: the float64 TorchScript file (``egraff export``), the float32 one (``--dtype float32``: its
 force difference to the float64 model is measured at export on a perturbed 108-atom crystal and
 recorded), and each of them compiled with AOTInductor (``--compile aotinductor``) where the
-architecture compiles (TorchMD-Net is refused at export; the reason is recorded).
+architecture compiles (a refused export is recorded with its reason).
 Each file runs NVE MD in LAMMPS (pair_style egraff, in this process, 1 thread) on the perturbed Ar/Kr
 fcc crystals of bench/plugin_overhead.py, after a 2-step warm-up; the variants run one after another
 for each (architecture, size), in reverse order in the second repeat. Speed-up = float64 TorchScript

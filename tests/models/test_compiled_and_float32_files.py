@@ -56,11 +56,12 @@ def max_difference(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("architecture", ["nequip", "mace"])
+@pytest.mark.parametrize("architecture", ["nequip", "mace", "torchmd-et"])
 def test_compiled_file_gives_the_torchscript_files_physics(tiny, architecture, tmp_path):
     """A model compiled with AOTInductor (about a minute each on 2 cores; MACE's, like BOTNet's, once refused:
-    a node count traced as a constant): LAMMPS on 1 and 2 ranks (ghostmp: graphs of other sizes than at
-    export) and the ASE calculator, against the TorchScript file of the same model."""
+    a node count traced as a constant; TorchMD-Net's: its attention and gated blocks sized outputs from the
+    data): LAMMPS on 1 and 2 ranks (ghostmp: graphs of other sizes than at export) and the ASE calculator,
+    against the TorchScript file of the same model."""
     model = tiny.model(architecture)
     compiled = deploy(model, tmp_path / f"{architecture}.pt2", compile="aotinductor")
     _, metadata = load_deployed(compiled)
@@ -79,12 +80,19 @@ def test_compiled_file_gives_the_torchscript_files_physics(tiny, architecture, t
     assert max_difference(calculator_results(compiled), one_rank) <= 1e-8
 
 
-def test_architecture_that_does_not_compile_is_refused_with_a_sentence(tiny, tmp_path):
-    """TorchMD-Net's code branches on a data-dependent value; nothing is written."""
+def test_model_that_does_not_compile_is_refused_with_a_sentence(tmp_path):
+    """TorchMD-Net on the study's graph checks its neighbour cap on the data (a branch on a data-dependent
+    value); nothing is written."""
+    import torch
+
+    from egraff.models import build
+
+    torch.manual_seed(0)
+    model = build("torchmd-et", ["Ar", "Kr"], 4.0, preset="tiny", study_graph=True).eval()
     with pytest.raises(DeployedModelError, match=r"the torchmd-et model cannot be compiled with AOTInductor: its code "
                                                  r"is not traceable with dynamic node and edge counts \(.+\), so .* was "
                                                  r"not written; export it with --compile torchscript"):
-        deploy(tiny.model("torchmd-et"), tmp_path / "et.pt2", compile="aotinductor")
+        deploy(model, tmp_path / "et.pt2", compile="aotinductor")
     assert not (tmp_path / "et.pt2").exists()
 
 

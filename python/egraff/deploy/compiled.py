@@ -15,8 +15,8 @@ compiled ahead of time for this machine's CPU:
 Before the file is written the package is run on several graphs — the example, another with ghost
 nodes, one isolated atom, a single edge — and compared with the eager model (float64: 1e-10, float32:
 1e-4, relative to the largest value): a program that traced a shape-specific path would be refused
-here rather than give wrong forces later. Of the six architectures NequIP, Allegro, MACE, BOTNet and
-Equiformer compile; TorchMD-Net (a branch on a data-dependent value) is refused with the tracing error. A package runs only with this torch version and on the
+here rather than give wrong forces later. All six architectures compile; TorchMD-Net with
+``study_graph`` (its neighbour-cap check branches on the data) is refused with the tracing error. A package runs only with this torch version and on the
 CPU kind it was compiled for (notes/lammps-integration.md P16): compile on the machine that runs
 the simulations.
 """

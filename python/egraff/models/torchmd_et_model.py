@@ -31,7 +31,8 @@ Two graphs (hyperparameter ``study_graph``):
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Optional, Sequence
 
 import torch
 
@@ -61,6 +62,61 @@ def upstream_args(r_max: float, model_dtype: str = "float64", **params) -> dict:
     )
 
 
+# Two upstream layers rewritten so that AOTInductor can compile them (same weights, same values): the
+# attention's scatter took its row count from the data (dim_size=None: the largest receiver + 1) and
+# GatedEquivariantBlock indexed with a boolean mask. The classes subclass torchmd-net's, so they are
+# built on first use (torchmd-net is slow to import) and found by name for pickling (__getattr__ below).
+@functools.lru_cache(maxsize=None)
+def _compilable_layers() -> dict:
+    from torchmdnet.models.torchmd_et import EquivariantMultiHeadAttention
+    from torchmdnet.models.utils import GatedEquivariantBlock
+
+    class NodeCountAttention(EquivariantMultiHeadAttention):
+        """Messages summed into exactly one row per node: every node receives its self-loop."""
+
+        def propagate(self, edge_index: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      vec: torch.Tensor, dk: Optional[torch.Tensor], dv: Optional[torch.Tensor],
+                      r_ij: torch.Tensor, d_ij: torch.Tensor, dim_size: Optional[int]):
+            source, target = edge_index[0], edge_index[1]
+            messages = self.message(q.index_select(0, target), k.index_select(0, source),
+                                    v.index_select(0, source), vec.index_select(0, source), dk, dv, r_ij, d_ij)
+            return self.aggregate(messages, target, dim_size=q.shape[0])
+
+    class MaskedNormBlock(GatedEquivariantBlock):
+        """|projection| of the atoms whose projection is not all zero, 0 for the others, with a double
+        where instead of boolean indexing (the inner where keeps the zero rows' gradient finite)."""
+
+        def forward(self, x: torch.Tensor, v: torch.Tensor):
+            projected = self.vec1_proj(v)
+            nonzero = (projected != 0).flatten(1).any(dim=1)
+            safe = torch.where(nonzero[:, None, None], projected, torch.ones_like(projected))
+            norm = torch.linalg.vector_norm(safe, dim=-2)
+            vec1 = torch.where(nonzero[:, None], norm, torch.zeros_like(norm))
+            vec2 = self.vec2_proj(v)
+            x, gate = torch.split(self.update_net(torch.cat([x, vec1], dim=-1)), self.out_channels, dim=-1)
+            v = gate.unsqueeze(1) * vec2
+            if self.act is not None:
+                x = self.act(x)
+            return x, v
+
+    layers = {"NodeCountAttention": NodeCountAttention, "MaskedNormBlock": MaskedNormBlock}
+    for name, cls in layers.items():
+        cls.__module__, cls.__qualname__ = __name__, name
+    return layers
+
+
+def __getattr__(name: str):
+    if name in ("NodeCountAttention", "MaskedNormBlock"):
+        return _compilable_layers()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def compilable(layer: torch.nn.Module, name: str) -> torch.nn.Module:
+    """`layer` (upstream) as its compilable subclass `name`: the same module, weights untouched."""
+    layer.__class__ = _compilable_layers()[name]
+    return layer
+
+
 class TorchMDETBody(torch.nn.Module):
     """Per-node energy of an upstream ``TorchMD_Net`` (ET representation, ``EquivariantScalar`` head).
 
@@ -75,9 +131,11 @@ class TorchMDETBody(torch.nn.Module):
         self.embedding = rep.embedding
         self.distance_expansion = rep.distance_expansion
         self.neighbor_embedding = rep.neighbor_embedding
-        self.attention_layers = rep.attention_layers
+        self.attention_layers = torch.nn.ModuleList([compilable(layer, "NodeCountAttention")
+                                                     for layer in rep.attention_layers])
         self.out_norm = rep.out_norm
-        self.output_network = upstream.output_model.output_network
+        self.output_network = torch.nn.ModuleList([compilable(block, "MaskedNormBlock")
+                                                   for block in upstream.output_model.output_network])
         self.max_num_neighbors = int(max_num_neighbors)
         self.register_buffer("atomic_numbers", torch.tensor(list(atomic_numbers), dtype=torch.int64))
 

@@ -37,7 +37,7 @@ from egraff.deploy import load_deployed  # noqa: E402
 from egraff.deploy.export import export_model  # noqa: E402
 from egraff.files import atomic_write_text  # noqa: E402
 from egraff.models import ARCHITECTURES, build  # noqa: E402
-from plugin_overhead import TYPE_NAMES, lammps_run  # noqa: E402  (bench/, the script's directory)
+from plugin_overhead import TYPE_NAMES, lammps_run, load_average  # noqa: E402  (bench/, the script's directory)
 
 R_MAX = 5.0
 #: name: (dtype, compile)
@@ -111,7 +111,7 @@ def main():
                     result["runs"].append(dict(architecture=name, variant=variant, repeat=repeat, atoms=run["natoms"],
                                                steps=run["steps"], step_ms=run["step_ms"],
                                                plugin_model_ms=run["plugin_model_ms"],
-                                               load=[round(x, 2) for x in os.getloadavg()]))
+                                               load=load_average()))
                     console.log(f"repeat {repeat}: {name} {run['natoms']} atoms {variant}: {run['step_ms']:.1f} ms/step")
                 for variant, ms in step_ms.items():
                     if variant != "float64":

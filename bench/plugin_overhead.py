@@ -67,6 +67,13 @@ def write_model(name: str, path: Path, dtype: str) -> Path:
 
 
 TIMING = re.compile(r"pair egraff timing: calls (\d+) graph ([\d.]+) ms/call model ([\d.]+) ms/call scatter ([\d.]+)")
+#: LAMMPS's "Loop time" line: seconds, steps, atoms
+LOOP = re.compile(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms")
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, recorded beside a timing on a machine others may share."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def steps_for(natoms: int) -> int:

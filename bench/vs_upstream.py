@@ -76,6 +76,7 @@ from egraff import processes  # noqa: E402
 from egraff.data.graph import atoms_graph  # noqa: E402
 from egraff.files import atomic_write_text  # noqa: E402
 from egraff.lammps_adaptor import write_lammps_data  # noqa: E402
+from plugin_overhead import LOOP, load_average  # noqa: E402  (bench/, the script's directory)
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"
@@ -90,7 +91,6 @@ ATOM_STEPS = {"nequip": 60_000, "allegro": 60_000, "mace": 3_000}
 UPSTREAM_STYLE = {"nequip": ("nequip", "off"), "allegro": ("allegro", "on"), "mace": ("mace no_domain_decomposition", "on")}
 #: agreement with egraff LAMMPS on the egraff file: (energy eV, max force component eV/Å) per model dtype
 TOLERANCE = {"float32": (1e-3, 1e-4), "float64": (1e-9, 1e-9)}
-LOOP = re.compile(r"Loop time of ([\d.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms")
 CPU_USE = re.compile(r"([\d.]+)% CPU use")
 
 # ---- upstream models ------------------------------------------------------------------------------
@@ -447,10 +447,6 @@ def print_tables(console: Console, result: dict):
 def write_result(path: Path, result: dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(result, indent=1, default=str) + "\n")
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main():
